@@ -1,0 +1,91 @@
+/**
+ * Typed framing errors. A deframer emits them in-band, in order with the packets,
+ * so the packets before an error are never lost; `fatal` says whether the stream
+ * can go on (SLIP resynchronises on the next END; a length prefix cannot).
+ *
+ * @module
+ */
+
+/** The protocol's error code for each framing error. */
+export type FramingErrorCode = "packet_too_large" | "bad_frame" | "malformed_packet";
+
+/**
+ * A frame is larger than the configured maximum packet size.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FrameTooLargeError } from "./errors.ts";
+ * const e = new FrameTooLargeError(2048, 1024, true);
+ * assert.ok(e.code === "packet_too_large" && e.fatal);
+ * ```
+ */
+export class FrameTooLargeError extends RangeError {
+  /** Protocol error code. */
+  readonly code = "packet_too_large";
+  /**
+   * @param sizeBytes the frame's size (announced by a length prefix, or reached so far in SLIP)
+   * @param maxPacketBytes the limit
+   * @param fatal true when the stream cannot continue
+   */
+  constructor(readonly sizeBytes: number, readonly maxPacketBytes: number, readonly fatal: boolean) {
+    super(
+      `Packet of ${sizeBytes} bytes${fatal ? "" : " or more"} is larger than the limit of ${maxPacketBytes} bytes`,
+    );
+    this.name = "FrameTooLargeError";
+  }
+}
+
+/**
+ * A frame is broken: an impossible length prefix, a bad SLIP escape, or a first
+ * byte that belongs to no framing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BadFrameError } from "./errors.ts";
+ * const e = new BadFrameError("Length prefix 0 is not a valid packet size", true);
+ * assert.ok(e.code === "bad_frame");
+ * ```
+ */
+export class BadFrameError extends SyntaxError {
+  /** Protocol error code. */
+  readonly code = "bad_frame";
+  /**
+   * @param message what is wrong with the frame
+   * @param fatal true when the stream cannot continue
+   */
+  constructor(message: string, readonly fatal: boolean) {
+    super(message);
+    this.name = "BadFrameError";
+  }
+}
+
+/**
+ * A length-prefixed frame whose size is not a multiple of 4: it cannot be an OSC
+ * packet, but the stream is still in sync, so only that frame is skipped.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MisalignedFrameError } from "./errors.ts";
+ * assert.ok(!new MisalignedFrameError(5).fatal);
+ * ```
+ */
+export class MisalignedFrameError extends SyntaxError {
+  /** Protocol error code. */
+  readonly code = "malformed_packet";
+  /** Never fatal: the stream stays in sync. */
+  readonly fatal = false;
+  /** @param sizeBytes the frame's size */
+  constructor(readonly sizeBytes: number) {
+    super(`Packet size ${sizeBytes} is not a multiple of 4, so it is not OSC; the packet was skipped`);
+    this.name = "MisalignedFrameError";
+  }
+}
+
+/** Any error a deframer emits. */
+export type FramingError = FrameTooLargeError | BadFrameError | MisalignedFrameError;
+
+/** What a deframer emits, in stream order: a whole packet, or an error. */
+export type Deframed = Uint8Array | FramingError;
