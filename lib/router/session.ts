@@ -1,0 +1,24 @@
+/**
+ * What the router needs of a connection. The server implements it over TCP;
+ * tests implement it with fakes.
+ *
+ * @module
+ */
+
+import type { Framing } from "../framing/detect.ts";
+import type { OutgoingPacket } from "../framing/outgoing.ts";
+
+/** One client connection, as the router sees it. */
+export interface Session {
+  /** The connection's framing, so recipients of one framing share one frame. */
+  readonly framing: Framing;
+  /** The peer's address, for logs ("203.0.113.5:51234"). */
+  readonly peer: string;
+  /**
+   * Queues a packet for this connection. Must take what it needs (the frame) during the
+   * call: the packet's bytes may be a view of a read buffer that is reused afterwards.
+   */
+  send(packet: OutgoingPacket): void;
+  /** Flushes what is queued, then closes the connection; `reason` is logged. */
+  close(reason: string): void;
+}
