@@ -1,0 +1,88 @@
+/**
+ * Logging setup for the application (libraries only call `getLogger`): stderr always,
+ * and a size-rotated file with `--log-dir`.
+ *
+ * @module
+ */
+
+import { getRotatingFileSink } from "@logtape/file";
+import {
+  configure,
+  dispose,
+  getStreamSink,
+  getTextFormatter,
+  jsonLinesFormatter,
+  type LogLevel as LogTapeLevel,
+  type Sink,
+  type TextFormatter,
+} from "@logtape/logtape";
+import type { LogOptions } from "./options.ts";
+
+/** The log directory cannot be used. */
+export class LogDirError extends Error {
+  /**
+   * @param dir the directory
+   * @param cause why
+   */
+  constructor(readonly dir: string, cause: unknown) {
+    super(
+      `cannot write logs to '${dir}': ${
+        cause instanceof Error ? cause.message : String(cause)
+      }; choose a writable directory with --log-dir`,
+      { cause },
+    );
+    this.name = "LogDirError";
+  }
+}
+
+/** Property values as plain text: strings unquoted, so log lines read naturally. */
+const textFormatter: TextFormatter = getTextFormatter({
+  value: (v) => typeof v === "string" ? v : Deno.inspect(v),
+});
+
+/**
+ * Configures LogTape for the process.
+ *
+ * @param options level, format, directory and rotation
+ * @returns the log file's path, if any
+ * @throws {LogDirError} when the directory cannot be created or written
+ */
+export async function setupLogging(options: LogOptions): Promise<string | undefined> {
+  const formatter = options.format === "json" ? jsonLinesFormatter : textFormatter;
+  const sinks: Record<string, Sink> = {
+    stderr: getStreamSink(Deno.stderr.writable, { formatter }),
+  };
+  let path: string | undefined;
+  if (options.dir !== undefined) {
+    path = `${options.dir.replace(/[\\/]+$/, "")}/tcposcrouter.log`;
+    try {
+      await Deno.mkdir(options.dir, { recursive: true });
+      // Fail now, with a clear message, rather than on the first log line.
+      const probe = await Deno.open(path, { append: true, create: true });
+      probe.close();
+    } catch (error) {
+      throw new LogDirError(options.dir, error);
+    }
+    sinks.file = getRotatingFileSink(path, {
+      formatter,
+      maxSize: options.maxFileBytes,
+      maxFiles: options.maxFiles,
+      bufferSize: 0, // every line reaches the disk at once: a crash or a power cut loses nothing
+    });
+  }
+  const lowestLevel: LogTapeLevel = options.level;
+  await configure({
+    reset: true,
+    sinks,
+    loggers: [
+      { category: ["tcposcrouter"], lowestLevel, sinks: Object.keys(sinks) },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
+    ],
+  });
+  return path;
+}
+
+/** Flushes and closes the sinks. */
+export async function closeLogging(): Promise<void> {
+  await dispose();
+}

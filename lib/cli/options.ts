@@ -1,0 +1,246 @@
+/**
+ * The command line: flags compatible with the original Python tcposcrouter, plus the
+ * operator's limits, each also settable through a `TCPOSCROUTER_*` environment variable.
+ *
+ * @module
+ */
+
+import { Command, InvalidArgumentError, Option } from "commander";
+import { DEFAULT_SERVER_OPTIONS, type ServerOptions } from "../server/server.ts";
+
+/** Log levels, lowest first. */
+export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
+/** One of the log levels. */
+export type LogLevel = typeof LOG_LEVELS[number];
+/** Log line formats. */
+export const LOG_FORMATS = ["text", "json"] as const;
+/** One of the log formats. */
+export type LogFormat = typeof LOG_FORMATS[number];
+
+/** Logging settings. */
+export interface LogOptions {
+  level: LogLevel;
+  format: LogFormat;
+  /** Directory for `tcposcrouter.log`; undefined logs to stderr only. */
+  dir: string | undefined;
+  maxFileBytes: number;
+  maxFiles: number;
+}
+
+/** Everything the command line decides. */
+export interface Config {
+  server: ServerOptions;
+  log: LogOptions;
+}
+
+/** A usage error: bad flags; exit code 2. */
+export class UsageError extends Error {
+  /** @param message what is wrong and how to fix it */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** Largest packet size the length prefix allows (its first byte must stay 0x00). */
+export const MAX_PACKET_BYTES_LIMIT = 16 * 1024 * 1024 - 1;
+
+function integer(min: number, max: number, unit = "") {
+  return (text: string): number => {
+    const value = Number(text);
+    if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new InvalidArgumentError(`must be an integer from ${min} to ${max}${unit}, got '${text}'.`);
+    }
+    return value;
+  };
+}
+
+const port = integer(1, 65535);
+
+/** Boolean flags whose environment variable is set from `0`, `false`, `no`, `off` or "" means "not set". */
+const BOOLEAN_ENV = ["TCPOSCROUTER_DISABLE_OSC10", "TCPOSCROUTER_DISABLE_OSC11", "TCPOSCROUTER_STRICT_FRAMING"];
+
+/**
+ * Builds the commander program (used for parsing and for the help text).
+ *
+ * @param version the version to print with --version
+ * @returns the program
+ */
+export function buildProgram(version: string): Command {
+  const d = DEFAULT_SERVER_OPTIONS;
+  return new Command("tcposcrouter")
+    .description(
+      "OpenSoundControl router over TCP: clients log into password-protected groups and every message " +
+        "one of them sends reaches the others. Port 55555 speaks OSC 1.0 (size-prefixed packets, " +
+        "SuperCollider), port 55556 OSC 1.1 (SLIP, Pure Data); either port also accepts the other framing. " +
+        "Every option can also be set by the environment variable shown beside it.",
+    )
+    .version(version, "-V, --version", "print the version and exit")
+    .helpOption("-h, --help", "show this help and exit")
+    .addOption(
+      new Option("--osc-port <port>", "port for OSC 1.0 (length-prefix) clients").env("TCPOSCROUTER_OSC_PORT")
+        .argParser(port).default(d.lengthPrefixPort),
+    )
+    .addOption(
+      new Option("--osc11-port <port>", "port for OSC 1.1 (SLIP) clients").env("TCPOSCROUTER_OSC11_PORT")
+        .argParser(port).default(d.slipPort),
+    )
+    .addOption(new Option("--disable-osc10", "do not open the OSC 1.0 port").env("TCPOSCROUTER_DISABLE_OSC10"))
+    .addOption(new Option("--disable-osc11", "do not open the OSC 1.1 port").env("TCPOSCROUTER_DISABLE_OSC11"))
+    .addOption(
+      new Option("--host <address>", "interface to listen on (:: is every IPv4 and IPv6 interface)")
+        .env("TCPOSCROUTER_HOST").default(d.hostname),
+    )
+    .addOption(
+      new Option("--strict-framing", "accept only each port's own framing (no detection from the first byte)")
+        .env("TCPOSCROUTER_STRICT_FRAMING"),
+    )
+    .addOption(
+      new Option("--max-packet-bytes <bytes>", "largest packet accepted").env("TCPOSCROUTER_MAX_PACKET_BYTES")
+        .argParser(integer(16, MAX_PACKET_BYTES_LIMIT)).default(d.maxPacketBytes),
+    )
+    .addOption(
+      new Option("--max-queue-bytes <bytes>", "bytes queued to one slow client before it is cut off")
+        .env("TCPOSCROUTER_MAX_QUEUE_BYTES").argParser(integer(1024, 2 ** 40)).default(d.maxQueueBytes),
+    )
+    .addOption(
+      new Option("--max-connections <count>", "most connections at once; more are refused with server_full")
+        .env("TCPOSCROUTER_MAX_CONNECTIONS").argParser(integer(1, 1_000_000)).default(d.maxConnections),
+    )
+    .addOption(
+      new Option("--register-timeout <seconds>", "time a new connection has to register")
+        .env("TCPOSCROUTER_REGISTER_TIMEOUT").argParser(integer(1, 86_400, " seconds"))
+        .default(d.registerTimeoutMs / 1000),
+    )
+    .addOption(
+      new Option("--log-dir <dir>", "also log to DIR/tcposcrouter.log, rotated by size").env("TCPOSCROUTER_LOG_DIR"),
+    )
+    .addOption(
+      new Option("--log-level <level>", "lowest level logged").env("TCPOSCROUTER_LOG_LEVEL").choices(LOG_LEVELS)
+        .default("info"),
+    )
+    .addOption(
+      new Option("--log-format <format>", "log line format").env("TCPOSCROUTER_LOG_FORMAT").choices(LOG_FORMATS)
+        .default("text"),
+    )
+    .addOption(
+      new Option("--log-max-bytes <bytes>", "rotate the log file at this size").env("TCPOSCROUTER_LOG_MAX_BYTES")
+        .argParser(integer(1024, 2 ** 40)).default(10 * 1024 * 1024),
+    )
+    .addOption(
+      new Option("--log-max-files <count>", "rotated log files kept").env("TCPOSCROUTER_LOG_MAX_FILES")
+        .argParser(integer(1, 1000)).default(5),
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  tcposcrouter                              both ports, logs to stderr\n" +
+        "  tcposcrouter --osc-port 6000 --disable-osc11\n" +
+        "  tcposcrouter --log-dir /var/log/tcposcrouter --log-format json\n" +
+        "\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure (e.g. port in use), 2 usage error.",
+    )
+    .showHelpAfterError("(run tcposcrouter --help for every option)")
+    .allowExcessArguments(false);
+}
+
+/** The option values commander returns. */
+interface Parsed {
+  oscPort: number;
+  osc11Port: number;
+  disableOsc10?: true;
+  disableOsc11?: true;
+  host: string;
+  strictFraming?: true;
+  maxPacketBytes: number;
+  maxQueueBytes: number;
+  maxConnections: number;
+  registerTimeout: number;
+  logDir?: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  logMaxBytes: number;
+  logMaxFiles: number;
+}
+
+/**
+ * Checks what single flags cannot: combinations.
+ *
+ * @param o parsed options
+ * @returns the configuration
+ * @throws {UsageError} for contradictory flags
+ */
+function toConfig(o: Parsed): Config {
+  if (o.disableOsc10 && o.disableOsc11) {
+    throw new UsageError("both ports are disabled (--disable-osc10 and --disable-osc11); keep at least one");
+  }
+  if (!o.disableOsc10 && !o.disableOsc11 && o.oscPort === o.osc11Port) {
+    throw new UsageError(`--osc-port and --osc11-port are both ${o.oscPort}; give them different ports`);
+  }
+  const minQueue = 2 * (o.maxPacketBytes + 8);
+  if (o.maxQueueBytes < minQueue) {
+    throw new UsageError(
+      `--max-queue-bytes ${o.maxQueueBytes} must hold at least two packets of --max-packet-bytes ${o.maxPacketBytes} (${minQueue} or more)`,
+    );
+  }
+  return {
+    server: {
+      hostname: o.host,
+      lengthPrefixPort: o.disableOsc10 ? undefined : o.oscPort,
+      slipPort: o.disableOsc11 ? undefined : o.osc11Port,
+      maxPacketBytes: o.maxPacketBytes,
+      maxQueueBytes: o.maxQueueBytes,
+      maxConnections: o.maxConnections,
+      registerTimeoutMs: o.registerTimeout * 1000,
+      strictFraming: o.strictFraming === true,
+    },
+    log: {
+      level: o.logLevel,
+      format: o.logFormat,
+      dir: o.logDir,
+      maxFileBytes: o.logMaxBytes,
+      maxFiles: o.logMaxFiles,
+    },
+  };
+}
+
+/** What parsing decided: run with a config, or exit (help, version, usage error). */
+export type ParseResult = { kind: "run"; config: Config } | { kind: "exit"; code: number };
+
+/**
+ * Parses the command line and the environment.
+ *
+ * @param args the arguments (without the program name)
+ * @param env the environment (for `TCPOSCROUTER_*`)
+ * @param version the version for --version
+ * @param output where help and errors go
+ * @returns the configuration, or the exit code when there is nothing to run
+ */
+export function parseCommandLine(
+  args: string[],
+  env: Record<string, string | undefined>,
+  version: string,
+  output: { out: (s: string) => void; err: (s: string) => void },
+): ParseResult {
+  const program = buildProgram(version).exitOverride().configureOutput({
+    writeOut: output.out,
+    writeErr: output.err,
+  });
+  // commander reads process.env; it treats a boolean variable as set whatever its value,
+  // so "0" or "false" would enable the flag: drop those first.
+  for (const name of BOOLEAN_ENV) {
+    if (name in env && /^(0|false|no|off|)$/i.test(env[name]!.trim())) delete env[name];
+  }
+  try {
+    program.parse(args, { from: "user" });
+    return { kind: "run", config: toConfig(program.opts<Parsed>()) };
+  } catch (error) {
+    if (error instanceof UsageError) {
+      output.err(`error: ${error.message}\n`);
+      return { kind: "exit", code: 2 };
+    }
+    const code = (error as { code?: string; exitCode?: number }).code;
+    if (code === "commander.helpDisplayed" || code === "commander.version") return { kind: "exit", code: 0 };
+    if (typeof code === "string" && code.startsWith("commander.")) return { kind: "exit", code: 2 };
+    throw error;
+  }
+}

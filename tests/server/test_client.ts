@@ -1,0 +1,154 @@
+/** A real TCP OSC client for server tests: framing, a receive queue with timeouts. */
+import type { Framing } from "../../lib/framing/detect.ts";
+import type { Deframed } from "../../lib/framing/errors.ts";
+import { encodeLengthPrefixFrame, LengthPrefixDecoder } from "../../lib/framing/length_prefix.ts";
+import { encodeSlipFrame, SlipDecoder } from "../../lib/framing/slip.ts";
+import { decodePacket, encodeMessage } from "../../lib/osc/codec.ts";
+import type { OscArg, OscMessage } from "../../lib/osc/types.ts";
+
+export class TestClient {
+  readonly #conn: Deno.TcpConn;
+  readonly framing: Framing;
+  #packets: Uint8Array[] = [];
+  #waiter: (() => void) | undefined;
+  #closedByPeer = false;
+  #loop: Promise<void>;
+
+  private constructor(conn: Deno.TcpConn, framing: Framing) {
+    this.#conn = conn;
+    this.framing = framing;
+    this.#loop = this.#readLoop();
+  }
+
+  static async connect(port: number, framing: Framing = "length-prefix"): Promise<TestClient> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    return new TestClient(conn, framing);
+  }
+
+  async #readLoop(): Promise<void> {
+    const decoder = this.framing === "slip"
+      ? new SlipDecoder({ maxPacketBytes: 1 << 24 })
+      : new LengthPrefixDecoder({ maxPacketBytes: 1 << 24 });
+    const buffer = new Uint8Array(65536);
+    try {
+      for (;;) {
+        const n = await this.#conn.read(buffer);
+        if (n === null) break;
+        const out: Deframed[] = [];
+        decoder.push(buffer.slice(0, n), out);
+        for (const item of out) {
+          if (!(item instanceof Uint8Array)) throw item;
+          this.#packets.push(item);
+        }
+        this.#waiter?.();
+      }
+    } catch {
+      // closed by us, or reset by the server
+    }
+    this.#closedByPeer = true;
+    this.#waiter?.();
+  }
+
+  /** Frames and sends one packet. */
+  async send(packet: Uint8Array): Promise<void> {
+    await this.sendRaw(this.framing === "slip" ? encodeSlipFrame(packet) : encodeLengthPrefixFrame(packet));
+  }
+
+  /** Sends a message built from an address and arguments. */
+  async sendMsg(address: string, ...args: OscArg[]): Promise<void> {
+    await this.send(encodeMessage({ address, args }));
+  }
+
+  /** Writes raw bytes. */
+  async sendRaw(bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
+  }
+
+  /** Registers and consumes the reply and the user list; returns the user list's names. */
+  async register(user: string, group = "band", userPw = "upw", groupPw = "gpw", id = 7): Promise<string[]> {
+    await this.sendMsg("/oscrouter/register", s(user), s(userPw), s(group), s(groupPw), { type: "i", value: id });
+    const reply = await this.nextMessage();
+    if (reply.address !== `/oscrouter/register/${user}/${id}`) {
+      throw new Error(`register failed: ${reply.address} ${JSON.stringify(reply.args)}`);
+    }
+    return userNames(await this.nextMessage());
+  }
+
+  /** The next packet's bytes, or an error after `timeoutMs`. */
+  async next(timeoutMs = 3000): Promise<Uint8Array> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#packets.length === 0) {
+      if (this.#closedByPeer) throw new Error("connection closed while waiting for a packet");
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no packet within ${timeoutMs} ms`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiter = resolve;
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+      this.#waiter = undefined;
+    }
+    return this.#packets.shift()!;
+  }
+
+  /** The next packet, decoded as a message. */
+  async nextMessage(timeoutMs = 3000): Promise<OscMessage> {
+    return decodePacket(await this.next(timeoutMs)) as OscMessage;
+  }
+
+  /** The next packet must be an error; returns [code, message, context]. */
+  async nextError(timeoutMs = 3000): Promise<[string, string, string]> {
+    const m = await this.nextMessage(timeoutMs);
+    if (m.address !== "/oscrouter/error") throw new Error(`expected an error, got ${m.address}`);
+    return m.args.map((a) => (a as { value: string }).value) as [string, string, string];
+  }
+
+  /** Asserts nothing arrives within `ms`. */
+  async expectSilence(ms = 150): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    if (this.#packets.length > 0) {
+      throw new Error(`unexpected packet: ${JSON.stringify(decodePacket(this.#packets[0]!), bigints)}`);
+    }
+  }
+
+  /** Resolves when the server has closed the connection (after what it sent was read). */
+  async expectClosed(timeoutMs = 3000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#closedByPeer) {
+      if (Date.now() > deadline) throw new Error(`connection still open after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /** Packets received and not yet taken. */
+  get queued(): number {
+    return this.#packets.length;
+  }
+
+  /** Whether the server closed the connection. */
+  get closed(): boolean {
+    return this.#closedByPeer;
+  }
+
+  async close(): Promise<void> {
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+    await this.#loop;
+  }
+}
+
+export const s = (value: string): OscArg => ({ type: "s", value });
+
+export function userNames(m: OscMessage): string[] {
+  if (m.address !== "/oscrouter/userlist") throw new Error(`expected a user list, got ${m.address}`);
+  return m.args.map((a) => (a as { value: string }).value);
+}
+
+function bigints(_key: string, value: unknown) {
+  return typeof value === "bigint" ? `${value}n` : value;
+}
