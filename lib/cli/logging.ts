@@ -11,8 +11,8 @@ import {
   dispose,
   getStreamSink,
   getTextFormatter,
-  jsonLinesFormatter,
   type LogLevel as LogTapeLevel,
+  type LogRecord,
   type Sink,
   type TextFormatter,
 } from "@logtape/logtape";
@@ -36,9 +36,22 @@ export class LogDirError extends Error {
 }
 
 /** Property values as plain text: strings unquoted, so log lines read naturally. */
-const textFormatter: TextFormatter = getTextFormatter({
-  value: (v) => typeof v === "string" ? v : Deno.inspect(v),
-});
+const textFormatter: TextFormatter = getTextFormatter({ value: plain });
+
+function plain(value: unknown): string {
+  return typeof value === "string" ? value : Deno.inspect(value);
+}
+
+/** One JSON object per line; the message reads as in text mode, the values stay structured. */
+function jsonLinesFormatter(record: LogRecord): string {
+  return JSON.stringify({
+    "@timestamp": new Date(record.timestamp).toISOString(),
+    level: record.level,
+    logger: record.category.join("."),
+    message: record.message.map((part, i) => i % 2 === 0 ? String(part) : plain(part)).join(""),
+    properties: record.properties,
+  }) + "\n";
+}
 
 /**
  * Configures LogTape for the process.

@@ -32,7 +32,7 @@ const MAX_BATCH_BYTES = 256 * 1024;
  * outbox.push(new Uint8Array(10));
  * outbox.push(new Uint8Array(20));
  * await outbox.drained();
- * assert.deepEqual(writes, [10, 20]);
+ * assert.deepEqual(writes, [30]); // pushed in one turn: one write
  * ```
  */
 export class Outbox {

@@ -1,0 +1,183 @@
+/** The CLI as an operator meets it: main.ts run as a subprocess. */
+import assert from "node:assert/strict";
+import denoConfig from "../../deno.json" with { type: "json" };
+import { TestClient } from "../server/test_client.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write"];
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
+
+async function runToEnd(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, MAIN, ...args],
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+/** A running router whose stderr is collected; waits until it listens. */
+class Router {
+  #child: Deno.ChildProcess;
+  stderr = "";
+  #reading: Promise<void>;
+
+  constructor(args: string[], env: Record<string, string> = {}) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...PERMISSIONS, MAIN, ...args],
+      env: { NO_COLOR: "1", ...env },
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    this.#child = child;
+    this.#reading = (async () => {
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) this.stderr += chunk;
+    })();
+  }
+
+  async waitFor(pattern: RegExp, timeoutMs = 15000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(this.stderr)) {
+      if (Date.now() > deadline) throw new Error(`no ${pattern} in:\n${this.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<number> {
+    this.#child.kill(signal);
+    const status = await this.#child.status;
+    await this.#reading;
+    return status.code;
+  }
+}
+
+Deno.test("cli: --help lists every flag and exits 0", async () => {
+  const { code, stdout } = await runToEnd(["--help"]);
+  assert.equal(code, 0);
+  for (
+    const flag of [
+      "--osc-port",
+      "--osc11-port",
+      "--disable-osc10",
+      "--disable-osc11",
+      "--log-dir",
+      "-h, --help",
+      "--host",
+      "--max-packet-bytes",
+      "--max-queue-bytes",
+      "--max-connections",
+      "--register-timeout",
+      "--log-level",
+      "--log-format",
+      "--strict-framing",
+      "-V, --version",
+      "TCPOSCROUTER_OSC_PORT",
+    ]
+  ) assert.ok(stdout.includes(flag), `help lacks ${flag}`);
+});
+
+Deno.test("cli: --version prints the version", async () => {
+  const { code, stdout } = await runToEnd(["--version"]);
+  assert.equal(code, 0);
+  assert.equal(stdout.trim(), denoConfig.version);
+});
+
+Deno.test("cli: usage errors exit 2 with a message that says what to do", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--osc-port", "0"], /--osc-port.*must be an integer from 1 to 65535/],
+    [["--osc11-port", "70000"], /must be an integer from 1 to 65535/],
+    [["--osc-port", "abc"], /must be an integer/],
+    [["--disable-osc10", "--disable-osc11"], /both ports are disabled/],
+    [["--log-level", "loud"], /Allowed choices are debug, info, warning, error/],
+    [["--bogus"], /unknown option '--bogus'/],
+    [["--max-packet-bytes", "4096", "--max-queue-bytes", "4096"], /must hold at least two packets/],
+    [["--osc-port", "6000", "--osc11-port", "6000"], /give them different ports/],
+  ];
+  for (const [args, message] of cases) {
+    const { code, stderr } = await runToEnd(args);
+    assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
+    assert.match(stderr, message);
+  }
+});
+
+Deno.test("cli: an unwritable log dir exits 2 and names the flag", async () => {
+  const file = await Deno.makeTempFile();
+  try {
+    const { code, stderr } = await runToEnd(["--log-dir", `${file}/logs`, "--osc-port", String(freePort())]);
+    assert.equal(code, 2);
+    assert.match(stderr, /cannot write logs to .*--log-dir/);
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("cli: a port in use exits 1 and says which flag to change", async () => {
+  const busy = Deno.listen({ hostname: "0.0.0.0", port: 0 });
+  try {
+    const { code, stderr } = await runToEnd(["--osc-port", String(busy.addr.port), "--osc11-port", String(freePort())]);
+    assert.equal(code, 1);
+    assert.match(
+      stderr,
+      new RegExp(`port ${busy.addr.port} is in use: is another router running\\? choose another with --osc-port`),
+    );
+  } finally {
+    busy.close();
+  }
+});
+
+Deno.test("cli: environment variables apply; a flag wins over its variable; SIGTERM exits 0", async () => {
+  const [envPort, flagPort, slipPort] = [freePort(), freePort(), freePort()];
+  const router = new Router(["--osc11-port", String(slipPort)], {
+    TCPOSCROUTER_OSC_PORT: String(envPort),
+    TCPOSCROUTER_OSC11_PORT: String(flagPort),
+    TCPOSCROUTER_DISABLE_OSC11: "0", // "0" means not set
+    TCPOSCROUTER_LOG_FORMAT: "json",
+  });
+  await router.waitFor(/Listening on/);
+  assert.equal(await router.stop("SIGTERM"), 0);
+  const lines = router.stderr.trim().split("\n").map((l) => JSON.parse(l));
+  const listening = lines.filter((l) => String(l.message).startsWith("Listening on"));
+  assert.equal(listening.length, 2, router.stderr);
+  assert.match(listening[0].message, new RegExp(`:${envPort} for OSC 1.0`), "TCPOSCROUTER_OSC_PORT applies");
+  assert.match(listening[1].message, new RegExp(`:${slipPort} for OSC 1.1`), "--osc11-port wins over its variable");
+  assert.ok(!router.stderr.includes(`:${flagPort} `));
+  assert.ok(lines.some((l) => /tcposcrouter \d+\.\d+\.\d+ started/.test(l.message)));
+  assert.ok(lines.some((l) => l.message === "Stopped"));
+});
+
+Deno.test("cli: --log-dir writes the register line and never the passwords; SIGINT exits 0", async () => {
+  const dir = await Deno.makeTempDir();
+  const port = freePort();
+  const router = new Router(["--osc-port", String(port), "--osc11-port", String(freePort()), "--log-dir", dir]);
+  try {
+    await router.waitFor(/Listening on .*OSC 1.1/);
+    const client = await TestClient.connect(port);
+    try {
+      await client.register("ana", "band", "TopSecretUserPw", "TopSecretGroupPw");
+      const eve = await TestClient.connect(port);
+      await eve.register("ana", "band", "WrongGuessPw", "TopSecretGroupPw").catch(() => {});
+      await eve.close();
+    } finally {
+      await client.close();
+    }
+    await router.waitFor(/ana@band left/);
+  } finally {
+    assert.equal(await router.stop("SIGINT"), 0);
+  }
+  const log = await Deno.readTextFile(`${dir}/tcposcrouter.log`);
+  await Deno.remove(dir, { recursive: true });
+  assert.match(log, /ana@band registered from 127\.0\.0\.1:\d+/);
+  assert.match(log, /wrong_user_password/);
+  for (const secret of ["TopSecretUserPw", "TopSecretGroupPw", "WrongGuessPw"]) {
+    assert.ok(!log.includes(secret), `the log contains a password: ${secret}`);
+    assert.ok(!router.stderr.includes(secret));
+  }
+});

@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { type ByteSink, Outbox } from "../../lib/server/outbox.ts";
+
+/** A sink that records writes; each write can be held until released, and may be partial. */
+class FakeSink implements ByteSink {
+  writes: Uint8Array[] = [];
+  maxPerWrite = Infinity;
+  #held: (() => void)[] = [];
+  hold = false;
+  fail: Error | undefined;
+  write(bytes: Uint8Array): Promise<number> {
+    if (this.fail) return Promise.reject(this.fail);
+    const n = Math.min(bytes.length, this.maxPerWrite);
+    this.writes.push(bytes.slice(0, n));
+    if (!this.hold) return Promise.resolve(n);
+    return new Promise((resolve) => this.#held.push(() => resolve(n)));
+  }
+  release() {
+    const held = this.#held;
+    this.#held = [];
+    for (const r of held) r();
+  }
+}
+
+const bytes = (n: number, fill = 1) => new Uint8Array(n).fill(fill);
+
+Deno.test("outbox: what is queued while a write is in flight goes out in one batched write", async () => {
+  const sink = new FakeSink();
+  sink.hold = true;
+  const outbox = new Outbox(sink, { maxQueueBytes: 1000, onOverflow: () => {}, onError: () => {} });
+  outbox.push(bytes(10, 1));
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.equal(sink.writes.length, 1, "a lone frame goes out at once");
+  for (let i = 0; i < 5; i++) outbox.push(bytes(10, 2 + i));
+  assert.equal(outbox.pendingBytes, 60);
+  sink.hold = false;
+  sink.release();
+  await outbox.drained();
+  assert.equal(sink.writes.length, 2);
+  assert.deepEqual([...sink.writes[1]!].filter((_, i) => i % 10 === 0), [2, 3, 4, 5, 6], "in order");
+  assert.equal(outbox.pendingBytes, 0);
+});
+
+Deno.test("outbox: partial writes are completed", async () => {
+  const sink = new FakeSink();
+  sink.maxPerWrite = 7;
+  const outbox = new Outbox(sink, { maxQueueBytes: 1000, onOverflow: () => {}, onError: () => {} });
+  outbox.push(Uint8Array.from({ length: 30 }, (_, i) => i));
+  await outbox.drained();
+  const all = sink.writes.flatMap((w) => [...w]);
+  assert.deepEqual(all, Array.from({ length: 30 }, (_, i) => i));
+});
+
+Deno.test("outbox: past the bound it calls onOverflow once, drops its queue and refuses more", async () => {
+  const sink = new FakeSink();
+  sink.hold = true;
+  let overflows = 0;
+  const outbox = new Outbox(sink, { maxQueueBytes: 100, onOverflow: () => overflows++, onError: () => {} });
+  assert.ok(outbox.push(bytes(60)));
+  assert.ok(outbox.push(bytes(40)));
+  assert.ok(!outbox.push(bytes(1)), "101 bytes pending would pass the bound");
+  assert.ok(!outbox.push(bytes(1)));
+  assert.equal(overflows, 1);
+  sink.release();
+  await outbox.drained();
+});
+
+Deno.test("outbox: a write error stops it and is reported", async () => {
+  const sink = new FakeSink();
+  sink.fail = new Error("broken pipe");
+  let reported: unknown;
+  const outbox = new Outbox(sink, { maxQueueBytes: 100, onOverflow: () => {}, onError: (e) => reported = e });
+  outbox.push(bytes(10));
+  await outbox.drained();
+  assert.equal((reported as Error).message, "broken pipe");
+  assert.ok(!outbox.push(bytes(10)));
+});
+
+Deno.test("outbox: batches are cut at 256 KiB", async () => {
+  const sink = new FakeSink();
+  const outbox = new Outbox(sink, { maxQueueBytes: 4 << 20, onOverflow: () => {}, onError: () => {} });
+  for (let i = 0; i < 100; i++) outbox.push(bytes(10_000));
+  await outbox.drained();
+  assert.ok(sink.writes.every((w) => w.length <= 256 * 1024));
+  assert.equal(sink.writes.reduce((n, w) => n + w.length, 0), 1_000_000);
+});
