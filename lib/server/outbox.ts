@@ -4,16 +4,18 @@
  * @module
  */
 
-import { concatBytes } from "../framing/concat.ts";
-
 /** Where an outbox writes: a `Deno.Conn` or a test double. */
 export interface ByteSink {
   /** Writes some of `bytes`; resolves to how many were written. */
   write(bytes: Uint8Array): Promise<number>;
 }
 
-/** Largest single write: batches are cut here so a batch's copy stays small. */
-const MAX_BATCH_BYTES = 256 * 1024;
+/**
+ * Size of each outbox's batch buffer: frames queued together are copied into it and written
+ * with one call. It is reused for every batch (allocated on first need), so a busy connection
+ * makes no garbage per write; a frame larger than this is written on its own.
+ */
+const BATCH_BYTES = 64 * 1024;
 
 /**
  * Queues frames for one connection and writes whatever is queued in one write: it never
@@ -45,6 +47,7 @@ export class Outbox {
   #pendingBytes = 0;
   #writing: Promise<void> | undefined;
   #stopped = false;
+  #batchBuffer: Uint8Array | undefined;
 
   /**
    * @param sink where to write
@@ -125,12 +128,19 @@ export class Outbox {
 
   #takeBatch(): Uint8Array {
     const queue = this.#queue;
-    if (queue.length === 1 || queue[0]!.length >= MAX_BATCH_BYTES) return queue.shift()!;
+    const first = queue[0]!;
+    if (queue.length === 1 || first.length + queue[1]!.length > BATCH_BYTES) {
+      queue.shift();
+      return first;
+    }
+    const buffer = this.#batchBuffer ??= new Uint8Array(BATCH_BYTES);
     let count = 0;
     let bytes = 0;
-    while (count < queue.length && bytes + queue[count]!.length <= MAX_BATCH_BYTES) bytes += queue[count++]!.length;
-    const batch = concatBytes(queue.slice(0, count), bytes);
+    while (count < queue.length && bytes + queue[count]!.length <= BATCH_BYTES) {
+      buffer.set(queue[count]!, bytes);
+      bytes += queue[count++]!.length;
+    }
     this.#queue = count === queue.length ? [] : queue.slice(count);
-    return batch;
+    return buffer.subarray(0, bytes);
   }
 }

@@ -77,11 +77,15 @@ Deno.test("outbox: a write error stops it and is reported", async () => {
   assert.ok(!outbox.push(bytes(10)));
 });
 
-Deno.test("outbox: batches are cut at 256 KiB", async () => {
+Deno.test("outbox: batches are cut at 64 KiB; larger frames go alone", async () => {
   const sink = new FakeSink();
   const outbox = new Outbox(sink, { maxQueueBytes: 4 << 20, onOverflow: () => {}, onError: () => {} });
-  for (let i = 0; i < 100; i++) outbox.push(bytes(10_000));
+  for (let i = 0; i < 100; i++) outbox.push(bytes(10_000, i));
+  outbox.push(bytes(100_000, 200));
   await outbox.drained();
-  assert.ok(sink.writes.every((w) => w.length <= 256 * 1024));
-  assert.equal(sink.writes.reduce((n, w) => n + w.length, 0), 1_000_000);
+  assert.ok(sink.writes.slice(0, -1).every((w) => w.length <= 64 * 1024));
+  assert.equal(sink.writes.at(-1)!.length, 100_000);
+  const all = sink.writes.flatMap((w) => [...w]);
+  assert.equal(all.length, 1_100_000);
+  for (let i = 0; i < 100; i++) assert.equal(all[i * 10_000], i, "order kept across batches");
 });
