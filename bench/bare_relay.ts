@@ -1,7 +1,9 @@
 /**
  * The floor for the load benchmark: a bare relay that forwards every frame to every other
- * connection. No validation, no registration, no groups; the same deframers, framing and
- * batched outbox as the router, so the difference to the router is the routing itself.
+ * connection of its group. No validation, no passwords, no control messages: the group is
+ * read once from a connection's first packet (the register), so fan-out matches the router's.
+ * The same deframers, framing and batched outbox as the router, so the difference to the
+ * router is the routing work itself.
  *
  * usage: deno run --allow-net bench/bare_relay.ts LENGTH_PREFIX_PORT SLIP_PORT
  */
@@ -10,6 +12,8 @@ import type { Deframed } from "../lib/framing/errors.ts";
 import { LengthPrefixDecoder } from "../lib/framing/length_prefix.ts";
 import { OutgoingPacket } from "../lib/framing/outgoing.ts";
 import { SlipDecoder } from "../lib/framing/slip.ts";
+import { decodePacket } from "../lib/osc/codec.ts";
+import type { OscMessage } from "../lib/osc/types.ts";
 import { Outbox } from "../lib/server/outbox.ts";
 
 interface Peer {
@@ -17,7 +21,7 @@ interface Peer {
   outbox: Outbox;
 }
 
-const peers = new Set<Peer>();
+const groups = new Map<string, Set<Peer>>();
 
 async function serve(conn: Deno.TcpConn, framing: Framing) {
   conn.setNoDelay(true);
@@ -25,7 +29,7 @@ async function serve(conn: Deno.TcpConn, framing: Framing) {
     framing,
     outbox: new Outbox(conn, { maxQueueBytes: 64 << 20, onOverflow: () => conn.close(), onError: () => {} }),
   };
-  peers.add(peer);
+  let peers: Set<Peer> | undefined;
   const decoder = framing === "slip"
     ? new SlipDecoder({ maxPacketBytes: 1 << 20 })
     : new LengthPrefixDecoder({ maxPacketBytes: 1 << 20 });
@@ -38,6 +42,13 @@ async function serve(conn: Deno.TcpConn, framing: Framing) {
       decoder.push(buffer.subarray(0, n), out);
       for (const item of out) {
         if (!(item instanceof Uint8Array)) continue;
+        if (peers === undefined) {
+          const group = (decodePacket(item) as OscMessage).args[2];
+          const name = group?.type === "s" ? group.value : "";
+          peers = groups.get(name) ?? new Set();
+          groups.set(name, peers);
+          peers.add(peer);
+        }
         const packet = new OutgoingPacket(item);
         for (const other of peers) if (other !== peer) other.outbox.push(packet.frame(other.framing));
       }
@@ -46,7 +57,7 @@ async function serve(conn: Deno.TcpConn, framing: Framing) {
   } catch {
     // reset by peer
   }
-  peers.delete(peer);
+  peers?.delete(peer);
   peer.outbox.stop();
   try {
     conn.close();

@@ -359,9 +359,10 @@ const SCENARIOS: Record<string, (child: Child) => Promise<Record<string, unknown
   churn: (c) => churn(c, 1000),
   slow: (c) => slowConsumer(c, 2 * args.seconds),
 };
-const WITH_FLOOR = new Set(["musical", "fanout-lp", "fanout-slip", "mesh"]);
+const WITH_FLOOR = new Set(["musical", "fanout-lp", "fanout-slip", "mesh", "groups"]);
 
-let port = 47000 + Math.floor(Math.random() * 1000) * 2;
+// Below the kernel's ephemeral range (32768-60999), where client sockets would collide.
+let port = 20000 + Math.floor(Math.random() * 1000) * 2;
 for (let run = 1; run <= args.runs; run++) {
   for (const [name, scenario] of Object.entries(SCENARIOS)) {
     if (args.only && !args.only.includes(name)) continue;

@@ -90,9 +90,11 @@ export class Connection implements Session {
     return this.#outbox.pendingBytes;
   }
 
-  /** Queues a packet in this connection's framing. */
+  /** Queues a packet in this connection's framing (copied into the outbox at once). */
   send(packet: OutgoingPacket): void {
-    if (!this.#closing) this.#outbox.push(packet.frame(this.#framing));
+    if (this.#closing) return;
+    if (this.#framing === "length-prefix") this.#outbox.pushLengthPrefixed(packet.packet);
+    else this.#outbox.push(packet.frame("slip"));
   }
 
   /** Flushes for at most one second, then closes. */

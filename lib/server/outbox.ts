@@ -10,18 +10,21 @@ export interface ByteSink {
   write(bytes: Uint8Array): Promise<number>;
 }
 
-/**
- * Size of each outbox's batch buffer: frames queued together are copied into it and written
- * with one call. It is reused for every batch (allocated on first need), so a busy connection
- * makes no garbage per write; a frame larger than this is written on its own.
- */
-const BATCH_BYTES = 64 * 1024;
+/** First size of a connection's buffer; it doubles as needed, up to the queue bound. */
+const INITIAL_BUFFER_BYTES = 16 * 1024;
+/** A buffer larger than this is dropped once written, so an idle connection holds little. */
+const KEEP_BUFFER_BYTES = 64 * 1024;
 
 /**
  * Queues frames for one connection and writes whatever is queued in one write: it never
  * waits to fill a batch, so a lone message goes out at once, and a burst goes out in few
- * system calls. Bounded: a frame that would take the pending bytes past `maxQueueBytes`
- * is refused and `onOverflow` is called once (the slow-consumer policy lives there).
+ * system calls.
+ *
+ * Frames are copied into the outbox's own buffer as they are pushed (two buffers: one
+ * being written, one filling), so a delivery costs one small copy and no allocation, and
+ * the bytes held are exactly the bytes counted. Bounded: a frame that would take the
+ * pending bytes past `maxQueueBytes` is refused and `onOverflow` is called once (the
+ * slow-consumer policy lives there).
  *
  * @example
  * ```ts
@@ -32,7 +35,7 @@ const BATCH_BYTES = 64 * 1024;
  *   maxQueueBytes: 100, onOverflow: () => {}, onError: () => {},
  * });
  * outbox.push(new Uint8Array(10));
- * outbox.push(new Uint8Array(20));
+ * outbox.pushLengthPrefixed(new Uint8Array(16));
  * await outbox.drained();
  * assert.deepEqual(writes, [30]); // pushed in one turn: one write
  * ```
@@ -42,12 +45,15 @@ export class Outbox {
   #maxQueueBytes: number;
   #onOverflow: () => void;
   #onError: (error: unknown) => void;
-  #queue: Uint8Array[] = [];
-  /** Bytes queued or being written. */
-  #pendingBytes = 0;
+  /** The buffer being filled, and how much of it is filled. */
+  #buffer: Uint8Array | undefined;
+  #filled = 0;
+  /** A written buffer kept for reuse. */
+  #spare: Uint8Array | undefined;
+  /** Bytes handed to the sink and not yet all written. */
+  #inFlight = 0;
   #writing: Promise<void> | undefined;
   #stopped = false;
-  #batchBuffer: Uint8Array | undefined;
 
   /**
    * @param sink where to write
@@ -65,26 +71,38 @@ export class Outbox {
 
   /** Bytes queued or being written. */
   get pendingBytes(): number {
-    return this.#pendingBytes;
+    return this.#filled + this.#inFlight;
   }
 
   /**
-   * Queues a frame (shared with other outboxes: it is never modified).
+   * Queues a frame (copied: the caller may reuse it).
    *
    * @param frame the bytes to send
    * @returns false if the outbox is stopped or the frame would pass the bound
    */
   push(frame: Uint8Array): boolean {
-    if (this.#stopped) return false;
-    if (this.#pendingBytes + frame.length > this.#maxQueueBytes) {
-      this.#stopped = true;
-      this.#queue = [];
-      this.#onOverflow();
-      return false;
-    }
-    this.#queue.push(frame);
-    this.#pendingBytes += frame.length;
-    this.#writing ??= this.#writeLoop();
+    const at = this.#reserve(frame.length);
+    if (at < 0) return false;
+    this.#buffer!.set(frame, at);
+    return true;
+  }
+
+  /**
+   * Queues a packet preceded by its size (OSC 1.0 framing) without building the frame first.
+   *
+   * @param packet the packet (copied)
+   * @returns false if the outbox is stopped or the frame would pass the bound
+   */
+  pushLengthPrefixed(packet: Uint8Array): boolean {
+    const at = this.#reserve(packet.length + 4);
+    if (at < 0) return false;
+    const buffer = this.#buffer!;
+    const size = packet.length;
+    buffer[at] = size >>> 24;
+    buffer[at + 1] = (size >>> 16) & 0xff;
+    buffer[at + 2] = (size >>> 8) & 0xff;
+    buffer[at + 3] = size & 0xff;
+    buffer.set(packet, at + 4);
     return true;
   }
 
@@ -100,7 +118,29 @@ export class Outbox {
   /** Drops what is queued and refuses further frames. */
   stop(): void {
     this.#stopped = true;
-    this.#queue = [];
+    this.#buffer = this.#spare = undefined;
+    this.#filled = 0;
+  }
+
+  /** Makes room for `n` bytes; returns where they go, or -1 when refused. */
+  #reserve(n: number): number {
+    if (this.#stopped) return -1;
+    if (this.pendingBytes + n > this.#maxQueueBytes) {
+      this.stop();
+      this.#onOverflow();
+      return -1;
+    }
+    const needed = this.#filled + n;
+    let buffer = this.#buffer;
+    if (buffer === undefined || buffer.length < needed) {
+      const grown = new Uint8Array(Math.max(needed, INITIAL_BUFFER_BYTES, 2 * (buffer?.length ?? 0)));
+      if (buffer !== undefined) grown.set(buffer.subarray(0, this.#filled));
+      this.#buffer = buffer = grown;
+    }
+    const at = this.#filled;
+    this.#filled = needed;
+    this.#writing ??= this.#writeLoop();
+    return at;
   }
 
   async #writeLoop(): Promise<void> {
@@ -108,39 +148,30 @@ export class Outbox {
     // chunk) go out together.
     await Promise.resolve();
     try {
-      while (this.#queue.length > 0 && !this.#stopped) {
-        const batch = this.#takeBatch();
+      while (this.#filled > 0 && !this.#stopped) {
+        const buffer = this.#buffer!;
+        const length = this.#filled;
+        this.#inFlight = length;
+        this.#buffer = this.#spare;
+        this.#spare = undefined;
+        this.#filled = 0;
         let written = 0;
-        while (written < batch.length) {
-          written += await this.#sink.write(written === 0 ? batch : batch.subarray(written));
+        while (written < length) {
+          written += await this.#sink.write(buffer.subarray(written, length));
           if (this.#stopped) return;
         }
-        this.#pendingBytes -= batch.length;
+        this.#inFlight = 0;
+        if (buffer.length <= KEEP_BUFFER_BYTES) {
+          if (this.#buffer === undefined) this.#buffer = buffer;
+          else this.#spare = buffer;
+        }
       }
     } catch (error) {
-      this.#stopped = true;
-      this.#queue = [];
+      this.stop();
       this.#onError(error);
     } finally {
+      this.#inFlight = 0;
       this.#writing = undefined;
     }
-  }
-
-  #takeBatch(): Uint8Array {
-    const queue = this.#queue;
-    const first = queue[0]!;
-    if (queue.length === 1 || first.length + queue[1]!.length > BATCH_BYTES) {
-      queue.shift();
-      return first;
-    }
-    const buffer = this.#batchBuffer ??= new Uint8Array(BATCH_BYTES);
-    let count = 0;
-    let bytes = 0;
-    while (count < queue.length && bytes + queue[count]!.length <= BATCH_BYTES) {
-      buffer.set(queue[count]!, bytes);
-      bytes += queue[count++]!.length;
-    }
-    this.#queue = count === queue.length ? [] : queue.slice(count);
-    return buffer.subarray(0, bytes);
   }
 }

@@ -77,15 +77,27 @@ Deno.test("outbox: a write error stops it and is reported", async () => {
   assert.ok(!outbox.push(bytes(10)));
 });
 
-Deno.test("outbox: batches are cut at 64 KiB; larger frames go alone", async () => {
+Deno.test("outbox: a backlog goes out in order, in few writes; frames are copied at push", async () => {
   const sink = new FakeSink();
+  sink.hold = true;
   const outbox = new Outbox(sink, { maxQueueBytes: 4 << 20, onOverflow: () => {}, onError: () => {} });
-  for (let i = 0; i < 100; i++) outbox.push(bytes(10_000, i));
-  outbox.push(bytes(100_000, 200));
+  outbox.push(bytes(10, 255));
+  await Promise.resolve();
+  await Promise.resolve();
+  const reused = bytes(10_000);
+  for (let i = 0; i < 100; i++) {
+    reused.fill(i);
+    outbox.push(reused); // the caller reuses its buffer: the outbox must have copied
+  }
+  outbox.pushLengthPrefixed(bytes(100_000, 200));
+  assert.equal(outbox.pendingBytes, 10 + 1_000_000 + 100_004);
+  sink.hold = false;
+  sink.release();
   await outbox.drained();
-  assert.ok(sink.writes.slice(0, -1).every((w) => w.length <= 64 * 1024));
-  assert.equal(sink.writes.at(-1)!.length, 100_000);
+  assert.equal(sink.writes.length, 2, "the lone first frame, then the whole backlog at once");
   const all = sink.writes.flatMap((w) => [...w]);
-  assert.equal(all.length, 1_100_000);
-  for (let i = 0; i < 100; i++) assert.equal(all[i * 10_000], i, "order kept across batches");
+  assert.equal(all.length, 1_100_014);
+  for (let i = 0; i < 100; i++) assert.equal(all[10 + i * 10_000], i, "order kept");
+  assert.deepEqual(all.slice(1_000_010, 1_000_014), [0, 1, 0x86, 0xa0], "size prefix of 100,000");
+  assert.equal(outbox.pendingBytes, 0);
 });
