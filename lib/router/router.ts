@@ -10,7 +10,14 @@ import { OutgoingPacket } from "../framing/outgoing.ts";
 import { decodePacket } from "../osc/codec.ts";
 import { OscDecodeError } from "../osc/errors.ts";
 import type { OscMessage } from "../osc/types.ts";
-import { bundleMessages, isControlAddress, PACKET_BUNDLE, PACKET_CONTROL, scanPacket } from "../osc/validate.ts";
+import {
+  bundleMessages,
+  isControlAddress,
+  PACKET_BUNDLE,
+  PACKET_CONTROL,
+  scanPacket,
+  skipString,
+} from "../osc/validate.ts";
 import { argText } from "./arg_text.ts";
 import { ERROR_CODES, type ErrorCode, ProtocolError } from "./error_code.ts";
 import { PRIVATE_ADDRESS, rewritePrivate } from "./private_message.ts";
@@ -92,6 +99,8 @@ export class Router {
   /** Sessions refused at registration: their remaining packets are ignored. */
   #refused = new WeakSet<Session>();
   #warnings: WarningLimiter;
+  /** Per-packet debug lines cost a check per packet; decided once, when the router is made. */
+  #debug = logger.isEnabledFor("debug");
   readonly counters: RouterCounters = {
     packetsIn: 0,
     bytesIn: 0,
@@ -171,6 +180,13 @@ export class Router {
       return;
     }
     const member = this.#members.get(session);
+    if (this.#debug) {
+      logger.debug("{peer} ({who}) sent {packet}", {
+        peer: session.peer,
+        who: member ? `${member.user.name}@${member.group.name}` : "not registered",
+        packet: describePacket(packet, flags),
+      });
+    }
     if (member === undefined) {
       this.#receiveUnregistered(session, packet, flags);
     } else if ((flags & PACKET_CONTROL) === 0) {
@@ -457,6 +473,18 @@ export class Router {
 }
 
 const lenientUtf8 = new TextDecoder("utf-8");
+
+/** Address and type tags of a valid packet, never argument values (a register carries passwords). */
+function describePacket(packet: Uint8Array, flags: number): string {
+  if ((flags & PACKET_BUNDLE) !== 0) {
+    const addresses = [...bundleMessages(packet)].map((m) => addressOf(m));
+    return `#bundle of ${packet.length} bytes: ${addresses.join(", ")}`;
+  }
+  const tags = skipString(packet, 0, packet.length);
+  return `${addressOf(packet)} ${
+    lenientUtf8.decode(packet.subarray(tags, packet.indexOf(0, tags)))
+  } (${packet.length} bytes)`;
+}
 
 /** Best effort: the address of a packet that may be malformed, or "". */
 function addressOf(packet: Uint8Array): string {

@@ -10,21 +10,33 @@ export interface ByteSink {
   write(bytes: Uint8Array): Promise<number>;
 }
 
-/** First size of a connection's buffer; it doubles as needed, up to the queue bound. */
-const INITIAL_BUFFER_BYTES = 16 * 1024;
-/** A buffer larger than this is dropped once written, so an idle connection holds little. */
-const KEEP_BUFFER_BYTES = 64 * 1024;
+/**
+ * Outboxes hold their bytes in fixed 64 KiB chunks from a shared pool: a burst needs no
+ * reallocation or copy as it grows, memory follows the bytes actually pending, and chunks
+ * return to the pool (not to the garbage collector) once written.
+ */
+const CHUNK_BYTES = 64 * 1024;
+/** Free chunks kept for reuse, at most (16 MiB); more go to the garbage collector. */
+const POOL_MAX_CHUNKS = 256;
+const pool: Uint8Array[] = [];
+
+function takeChunk(): Uint8Array {
+  return pool.pop() ?? new Uint8Array(CHUNK_BYTES);
+}
+
+function giveChunk(chunk: Uint8Array): void {
+  if (pool.length < POOL_MAX_CHUNKS) pool.push(chunk);
+}
 
 /**
- * Queues frames for one connection and writes whatever is queued in one write: it never
- * waits to fill a batch, so a lone message goes out at once, and a burst goes out in few
- * system calls.
+ * Queues frames for one connection and writes whatever is queued: it never waits to fill
+ * a batch, so a lone message goes out at once, and a burst goes out in 64 KiB writes.
  *
- * Frames are copied into the outbox's own buffer as they are pushed (two buffers: one
- * being written, one filling), so a delivery costs one small copy and no allocation, and
- * the bytes held are exactly the bytes counted. Bounded: a frame that would take the
- * pending bytes past `maxQueueBytes` is refused and `onOverflow` is called once (the
- * slow-consumer policy lives there).
+ * Frames are copied into the outbox's chunks as they are pushed (a length prefix is written
+ * in place), so a delivery costs one small copy and no allocation, and the bytes held are
+ * exactly the bytes counted. Bounded: a frame that would take the pending bytes past
+ * `maxQueueBytes` is refused and `onOverflow` is called once (the slow-consumer policy lives
+ * there).
  *
  * @example
  * ```ts
@@ -45,13 +57,11 @@ export class Outbox {
   #maxQueueBytes: number;
   #onOverflow: () => void;
   #onError: (error: unknown) => void;
-  /** The buffer being filled, and how much of it is filled. */
-  #buffer: Uint8Array | undefined;
-  #filled = 0;
-  /** A written buffer kept for reuse. */
-  #spare: Uint8Array | undefined;
-  /** Bytes handed to the sink and not yet all written. */
-  #inFlight = 0;
+  /** Pending bytes: from `#headSent` in the first chunk to `#tailFilled` in the last. */
+  #chunks: Uint8Array[] = [];
+  #headSent = 0;
+  #tailFilled = 0;
+  #pendingBytes = 0;
   #writing: Promise<void> | undefined;
   #stopped = false;
 
@@ -71,7 +81,7 @@ export class Outbox {
 
   /** Bytes queued or being written. */
   get pendingBytes(): number {
-    return this.#filled + this.#inFlight;
+    return this.#pendingBytes;
   }
 
   /**
@@ -81,9 +91,8 @@ export class Outbox {
    * @returns false if the outbox is stopped or the frame would pass the bound
    */
   push(frame: Uint8Array): boolean {
-    const at = this.#reserve(frame.length);
-    if (at < 0) return false;
-    this.#buffer!.set(frame, at);
+    if (!this.#admit(frame.length)) return false;
+    this.#append(frame);
     return true;
   }
 
@@ -94,15 +103,20 @@ export class Outbox {
    * @returns false if the outbox is stopped or the frame would pass the bound
    */
   pushLengthPrefixed(packet: Uint8Array): boolean {
-    const at = this.#reserve(packet.length + 4);
-    if (at < 0) return false;
-    const buffer = this.#buffer!;
+    if (!this.#admit(packet.length + 4)) return false;
     const size = packet.length;
-    buffer[at] = size >>> 24;
-    buffer[at + 1] = (size >>> 16) & 0xff;
-    buffer[at + 2] = (size >>> 8) & 0xff;
-    buffer[at + 3] = size & 0xff;
-    buffer.set(packet, at + 4);
+    const chunk = this.#chunks.at(-1);
+    if (chunk !== undefined && this.#tailFilled + 4 <= CHUNK_BYTES) {
+      const at = this.#tailFilled;
+      chunk[at] = size >>> 24;
+      chunk[at + 1] = (size >>> 16) & 0xff;
+      chunk[at + 2] = (size >>> 8) & 0xff;
+      chunk[at + 3] = size & 0xff;
+      this.#tailFilled += 4;
+    } else {
+      this.#append(Uint8Array.of(size >>> 24, (size >>> 16) & 0xff, (size >>> 8) & 0xff, size & 0xff));
+    }
+    this.#append(packet);
     return true;
   }
 
@@ -118,29 +132,43 @@ export class Outbox {
   /** Drops what is queued and refuses further frames. */
   stop(): void {
     this.#stopped = true;
-    this.#buffer = this.#spare = undefined;
-    this.#filled = 0;
+    this.#release();
   }
 
-  /** Makes room for `n` bytes; returns where they go, or -1 when refused. */
-  #reserve(n: number): number {
-    if (this.#stopped) return -1;
-    if (this.pendingBytes + n > this.#maxQueueBytes) {
+  #admit(n: number): boolean {
+    if (this.#stopped) return false;
+    if (this.#pendingBytes + n > this.#maxQueueBytes) {
       this.stop();
       this.#onOverflow();
-      return -1;
+      return false;
     }
-    const needed = this.#filled + n;
-    let buffer = this.#buffer;
-    if (buffer === undefined || buffer.length < needed) {
-      const grown = new Uint8Array(Math.max(needed, INITIAL_BUFFER_BYTES, 2 * (buffer?.length ?? 0)));
-      if (buffer !== undefined) grown.set(buffer.subarray(0, this.#filled));
-      this.#buffer = buffer = grown;
-    }
-    const at = this.#filled;
-    this.#filled = needed;
+    this.#pendingBytes += n;
     this.#writing ??= this.#writeLoop();
-    return at;
+    return true;
+  }
+
+  #append(bytes: Uint8Array): void {
+    let from = 0;
+    while (from < bytes.length) {
+      let chunk = this.#chunks.at(-1);
+      if (chunk === undefined || this.#tailFilled === CHUNK_BYTES) {
+        chunk = takeChunk();
+        this.#chunks.push(chunk);
+        this.#tailFilled = 0;
+      }
+      const n = Math.min(bytes.length - from, CHUNK_BYTES - this.#tailFilled);
+      chunk.set(n === bytes.length ? bytes : bytes.subarray(from, from + n), this.#tailFilled);
+      this.#tailFilled += n;
+      from += n;
+    }
+  }
+
+  #release(): void {
+    // A chunk being written stays out of the pool until its write has settled.
+    const inFlight = this.#writing !== undefined ? this.#chunks[0] : undefined;
+    for (const chunk of this.#chunks) if (chunk !== inFlight) giveChunk(chunk);
+    this.#chunks = [];
+    this.#headSent = this.#tailFilled = this.#pendingBytes = 0;
   }
 
   async #writeLoop(): Promise<void> {
@@ -148,29 +176,28 @@ export class Outbox {
     // chunk) go out together.
     await Promise.resolve();
     try {
-      while (this.#filled > 0 && !this.#stopped) {
-        const buffer = this.#buffer!;
-        const length = this.#filled;
-        this.#inFlight = length;
-        this.#buffer = this.#spare;
-        this.#spare = undefined;
-        this.#filled = 0;
-        let written = 0;
-        while (written < length) {
-          written += await this.#sink.write(buffer.subarray(written, length));
-          if (this.#stopped) return;
-        }
-        this.#inFlight = 0;
-        if (buffer.length <= KEEP_BUFFER_BYTES) {
-          if (this.#buffer === undefined) this.#buffer = buffer;
-          else this.#spare = buffer;
+      while (this.#pendingBytes > 0 && !this.#stopped) {
+        const head = this.#chunks[0]!;
+        const end = this.#chunks.length === 1 ? this.#tailFilled : CHUNK_BYTES;
+        const n = await this.#sink.write(head.subarray(this.#headSent, end));
+        if (this.#stopped) return;
+        this.#headSent += n;
+        this.#pendingBytes -= n;
+        // Frames may have been appended to this chunk while it was being written: only a full
+        // chunk that is not the last one is done; the last one is done once caught up.
+        if (this.#chunks.length > 1 && this.#headSent === CHUNK_BYTES) {
+          giveChunk(this.#chunks.shift()!);
+          this.#headSent = 0;
+        } else if (this.#chunks.length === 1 && this.#headSent === this.#tailFilled) {
+          // Caught up: hand the chunk back, so an idle connection holds no buffer.
+          giveChunk(this.#chunks.pop()!);
+          this.#headSent = this.#tailFilled = 0;
         }
       }
     } catch (error) {
       this.stop();
       this.#onError(error);
     } finally {
-      this.#inFlight = 0;
       this.#writing = undefined;
     }
   }

@@ -181,3 +181,30 @@ Deno.test("cli: --log-dir writes the register line and never the passwords; SIGI
     assert.ok(!router.stderr.includes(secret));
   }
 });
+
+Deno.test("cli: --log-level debug logs each packet's address and type tags, never argument values", async () => {
+  const port = freePort();
+  const router = new Router(["--osc-port", String(port), "--osc11-port", String(freePort()), "--log-level", "debug"]);
+  try {
+    await router.waitFor(/Listening on .*OSC 1.1/);
+    const a = await TestClient.connect(port);
+    const b = await TestClient.connect(port);
+    try {
+      await a.register("ana", "band", "SecretUserPw", "SecretGroupPw");
+      await b.register("bob", "band", "SecretUserPw2", "SecretGroupPw");
+      await a.sendMsg("/note", { type: "i", value: 60 }, { type: "s", value: "VisibleOnlyAtDebug" });
+      assert.equal((await b.nextMessage()).address, "/note");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    await router.waitFor(/ana@band\) sent \/note ,is/);
+  } finally {
+    assert.equal(await router.stop(), 0);
+  }
+  assert.match(router.stderr, /\[DBG\]/);
+  assert.match(router.stderr, /sent \/oscrouter\/register ,ssssi/);
+  for (const secret of ["SecretUserPw", "SecretGroupPw", "VisibleOnlyAtDebug"]) {
+    assert.ok(!router.stderr.includes(secret), `the debug log contains ${secret}`);
+  }
+});

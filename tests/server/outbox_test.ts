@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { type ByteSink, Outbox } from "../../lib/server/outbox.ts";
+import { join } from "../framing/frames.ts";
 
 /** A sink that records writes; each write can be held until released, and may be partial. */
 class FakeSink implements ByteSink {
@@ -77,7 +79,7 @@ Deno.test("outbox: a write error stops it and is reported", async () => {
   assert.ok(!outbox.push(bytes(10)));
 });
 
-Deno.test("outbox: a backlog goes out in order, in few writes; frames are copied at push", async () => {
+Deno.test("outbox: a backlog goes out in order, in 64 KiB writes; frames are copied at push", async () => {
   const sink = new FakeSink();
   sink.hold = true;
   const outbox = new Outbox(sink, { maxQueueBytes: 4 << 20, onOverflow: () => {}, onError: () => {} });
@@ -94,10 +96,49 @@ Deno.test("outbox: a backlog goes out in order, in few writes; frames are copied
   sink.hold = false;
   sink.release();
   await outbox.drained();
-  assert.equal(sink.writes.length, 2, "the lone first frame, then the whole backlog at once");
+  assert.ok(sink.writes.every((w) => w.length <= 64 * 1024), "writes of at most 64 KiB");
+  assert.ok(sink.writes.length <= 2 + Math.ceil(1_100_004 / 65536), `${sink.writes.length} writes`);
   const all = sink.writes.flatMap((w) => [...w]);
   assert.equal(all.length, 1_100_014);
   for (let i = 0; i < 100; i++) assert.equal(all[10 + i * 10_000], i, "order kept");
   assert.deepEqual(all.slice(1_000_010, 1_000_014), [0, 1, 0x86, 0xa0], "size prefix of 100,000");
   assert.equal(outbox.pendingBytes, 0);
+});
+
+Deno.test("outbox property: whatever the frame sizes, partial writes and timing, the bytes out are the bytes in", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.integer({ min: 1, max: 150_000 }), fc.boolean(), fc.nat({ max: 3 })), {
+        minLength: 1,
+        maxLength: 30,
+      }),
+      fc.integer({ min: 1000, max: 100_000 }),
+      async (frames, maxPerWrite) => {
+        const sink = new FakeSink();
+        sink.maxPerWrite = maxPerWrite;
+        const outbox = new Outbox(sink, { maxQueueBytes: 1 << 30, onOverflow: () => {}, onError: () => {} });
+        const expected: Uint8Array[] = [];
+        let n = 0;
+        for (const [size, prefixed, pauses] of frames) {
+          const frame = Uint8Array.from({ length: size }, () => n++ & 0xff);
+          if (prefixed) {
+            outbox.pushLengthPrefixed(frame);
+            expected.push(Uint8Array.of(size >>> 24, (size >>> 16) & 0xff, (size >>> 8) & 0xff, size & 0xff));
+          } else {
+            outbox.push(frame);
+          }
+          expected.push(frame.slice());
+          frame.fill(0); // the caller reuses its buffer
+          for (let i = 0; i < pauses; i++) await Promise.resolve(); // let writes start mid-stream
+        }
+        await outbox.drained();
+        const out = join(sink.writes);
+        const want = join(expected);
+        assert.equal(out.length, want.length);
+        assert.ok(out.every((b, i) => b === want[i]), "bytes differ");
+        assert.equal(outbox.pendingBytes, 0);
+      },
+    ),
+    { numRuns: 100 },
+  );
 });
