@@ -7,7 +7,7 @@ import { encodeLengthPrefixFrame, LengthPrefixDecoder, LengthPrefixDeframer } fr
 import { encodeSlipFrame, SlipDecoder, SlipDeframer } from "../lib/framing/slip.ts";
 import type { Deframed } from "../lib/framing/errors.ts";
 import { encodePacket } from "../lib/osc/codec.ts";
-import { LARGE, SMALL } from "./codec_bench.ts";
+import { LARGE, SMALL } from "./packets.ts";
 
 const PACKETS = 10_000;
 const CHUNK_BYTES = 65536;

@@ -65,7 +65,7 @@ Deno.test("interop: sclang joins like OSCRouterClient and talks with a TCP clien
       assert.deepEqual(results.get("done"), ["ok"], text);
       assert.equal(results.get("registered")?.[0]?.replace(/\/\d+$/, ""), "/oscrouter/register/sc");
       assert.ok(results.get("userlist")?.includes("peer,sc"), text);
-      assert.deepEqual(results.get("note"), ["Integer:1,Float:2.5,String:hi"], text);
+      assert.deepEqual(results.get("note"), ["Integer:1,Float:2.5,Symbol:hi"], text);
       assert.deepEqual(results.get("private"), ["peer,whispa,9"], text);
       assert.deepEqual(results.get("error")?.map((e) => e.split(",")[0]), ["already_registered"], text);
       // What sc sent reached the peer: doubles stay doubles, the bundle stays a bundle.
