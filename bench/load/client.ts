@@ -1,5 +1,6 @@
 /** A load-generating OSC client: sends numbered, timestamped 32-byte messages and checks what arrives. */
 import type { Framing } from "../../lib/framing/detect.ts";
+import { concatBytes } from "../../lib/framing/concat.ts";
 import type { Deframed } from "../../lib/framing/errors.ts";
 import { encodeLengthPrefixFrame, LengthPrefixDecoder } from "../../lib/framing/length_prefix.ts";
 import { encodeSlipFrame, SlipDecoder } from "../../lib/framing/slip.ts";
@@ -111,13 +112,7 @@ export class LoadClient {
       frames.push(f);
       total += f.length;
     }
-    const buf = new Uint8Array(total);
-    let at = 0;
-    for (const f of frames) {
-      buf.set(f, at);
-      at += f.length;
-    }
-    return buf;
+    return concatBytes(frames, total);
   }
 
   async writeAll(bytes: Uint8Array): Promise<void> {

@@ -5,6 +5,7 @@
  */
 
 import { concatBytes } from "./concat.ts";
+import { DeframerStream } from "./deframer_stream.ts";
 import { BadFrameError, type Deframed, FrameTooLargeError, MisalignedFrameError } from "./errors.ts";
 
 /** Options of the length-prefix deframer. */
@@ -116,9 +117,7 @@ export class LengthPrefixDecoder {
 }
 
 /**
- * `TransformStream` from TCP chunks to arrays of packets and errors, one array per
- * chunk that completed at least one frame. Emitting arrays instead of single packets
- * keeps the per-packet cost of the stream machinery off the hot path (see the bench).
+ * `TransformStream` from TCP chunks to arrays of packets and errors (see `DeframerStream`).
  *
  * @example
  * ```ts
@@ -130,17 +129,10 @@ export class LengthPrefixDecoder {
  * assert.ok(batches.flat().length === 1);
  * ```
  */
-export class LengthPrefixDeframer extends TransformStream<Uint8Array, Deframed[]> {
+export class LengthPrefixDeframer extends DeframerStream {
   /** @param options the packet size limit */
   constructor(options: LengthPrefixOptions) {
-    const decoder = new LengthPrefixDecoder(options);
-    super({
-      transform(chunk, controller) {
-        const out: Deframed[] = [];
-        decoder.push(chunk, out);
-        if (out.length > 0) controller.enqueue(out);
-      },
-    });
+    super(new LengthPrefixDecoder(options));
   }
 }
 

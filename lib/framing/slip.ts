@@ -5,6 +5,7 @@
  */
 
 import { concatBytes } from "./concat.ts";
+import { DeframerStream } from "./deframer_stream.ts";
 import { BadFrameError, type Deframed, FrameTooLargeError } from "./errors.ts";
 
 /** SLIP frame delimiter. */
@@ -162,8 +163,7 @@ export class SlipDecoder {
 }
 
 /**
- * `TransformStream` from TCP chunks to arrays of packets and errors, one array per
- * chunk that completed at least one frame.
+ * `TransformStream` from TCP chunks to arrays of packets and errors (see `DeframerStream`).
  *
  * @example
  * ```ts
@@ -174,17 +174,10 @@ export class SlipDecoder {
  * assert.ok((await Array.fromAsync(frames)).flat().length === 1);
  * ```
  */
-export class SlipDeframer extends TransformStream<Uint8Array, Deframed[]> {
+export class SlipDeframer extends DeframerStream {
   /** @param options the packet size limit */
   constructor(options: SlipOptions) {
-    const decoder = new SlipDecoder(options);
-    super({
-      transform(chunk, controller) {
-        const out: Deframed[] = [];
-        decoder.push(chunk, out);
-        if (out.length > 0) controller.enqueue(out);
-      },
-    });
+    super(new SlipDecoder(options));
   }
 }
 

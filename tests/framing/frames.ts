@@ -1,10 +1,6 @@
 /** Test helpers for framing: run a decoder over chunks, split bytes arbitrarily. */
+import type { Decoder } from "../../lib/framing/deframer_stream.ts";
 import type { Deframed } from "../../lib/framing/errors.ts";
-
-/** Anything with the deframers' push interface. */
-export interface Decoder {
-  push(chunk: Uint8Array, out: Deframed[]): void;
-}
 
 /** Feeds chunks to a decoder and copies out what it emits (views may alias the chunks). */
 export function runDecoder(decoder: Decoder, chunks: Uint8Array[]): Deframed[] {
