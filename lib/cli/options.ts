@@ -6,6 +6,7 @@
  */
 
 import { Command, InvalidArgumentError, Option } from "commander";
+import type { BridgeOptions, Endpoint } from "../bridge/bridge.ts";
 import { DEFAULT_SERVER_OPTIONS, type ServerOptions } from "../server/server.ts";
 
 /** Log levels, lowest first. */
@@ -33,6 +34,14 @@ export interface Config {
   log: LogOptions;
 }
 
+/** What the bridge subcommand decides. */
+export interface BridgeConfig {
+  bridge: Omit<BridgeOptions, "userPassword" | "groupPassword">;
+  /** File with the user password on its first line and the group password on its second. */
+  passwordFile: string | undefined;
+  log: LogOptions;
+}
+
 /** A usage error: bad flags; exit code 2. */
 export class UsageError extends Error {
   /** @param message what is wrong and how to fix it */
@@ -57,8 +66,44 @@ function integer(min: number, max: number, unit = "") {
 
 const port = integer(1, 65535);
 
+/** Parses "host:port", "[ipv6]:port" or ":port" (all interfaces). */
+function endpoint(text: string): Endpoint {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text.trim());
+  const portNumber = Number(m?.[3]);
+  if (!m || portNumber < 1 || portNumber > 65535) {
+    throw new InvalidArgumentError(
+      `must be HOST:PORT with a port from 1 to 65535 (e.g. 127.0.0.1:57120), got '${text}'.`,
+    );
+  }
+  return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port: portNumber };
+}
+
 /** Boolean flags whose environment variable is set from `0`, `false`, `no`, `off` or "" means "not set". */
 const BOOLEAN_ENV = ["TCPOSCROUTER_DISABLE_OSC10", "TCPOSCROUTER_DISABLE_OSC11", "TCPOSCROUTER_STRICT_FRAMING"];
+
+/** The logging options, shared by the router and the bridge. */
+function addLogOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option("--log-dir <dir>", "also log to DIR/tcposcrouter.log, rotated by size").env("TCPOSCROUTER_LOG_DIR"),
+    )
+    .addOption(
+      new Option("--log-level <level>", "lowest level logged").env("TCPOSCROUTER_LOG_LEVEL").choices(LOG_LEVELS)
+        .default("info"),
+    )
+    .addOption(
+      new Option("--log-format <format>", "log line format").env("TCPOSCROUTER_LOG_FORMAT").choices(LOG_FORMATS)
+        .default("text"),
+    )
+    .addOption(
+      new Option("--log-max-bytes <bytes>", "rotate the log file at this size").env("TCPOSCROUTER_LOG_MAX_BYTES")
+        .argParser(integer(1024, 2 ** 40)).default(10 * 1024 * 1024),
+    )
+    .addOption(
+      new Option("--log-max-files <count>", "rotated log files kept").env("TCPOSCROUTER_LOG_MAX_FILES")
+        .argParser(integer(1, 1000)).default(5),
+    );
+}
 
 /**
  * Builds the commander program (used for parsing and for the help text).
@@ -68,7 +113,7 @@ const BOOLEAN_ENV = ["TCPOSCROUTER_DISABLE_OSC10", "TCPOSCROUTER_DISABLE_OSC11",
  */
 export function buildProgram(version: string): Command {
   const d = DEFAULT_SERVER_OPTIONS;
-  return new Command("tcposcrouter")
+  const program = new Command("tcposcrouter")
     .description(
       "OpenSoundControl router over TCP: clients log into password-protected groups and every message " +
         "one of them sends reaches the others. Port 55555 speaks OSC 1.0 (size-prefixed packets, " +
@@ -112,25 +157,6 @@ export function buildProgram(version: string): Command {
         .env("TCPOSCROUTER_REGISTER_TIMEOUT").argParser(integer(1, 86_400, " seconds"))
         .default(d.registerTimeoutMs / 1000),
     )
-    .addOption(
-      new Option("--log-dir <dir>", "also log to DIR/tcposcrouter.log, rotated by size").env("TCPOSCROUTER_LOG_DIR"),
-    )
-    .addOption(
-      new Option("--log-level <level>", "lowest level logged").env("TCPOSCROUTER_LOG_LEVEL").choices(LOG_LEVELS)
-        .default("info"),
-    )
-    .addOption(
-      new Option("--log-format <format>", "log line format").env("TCPOSCROUTER_LOG_FORMAT").choices(LOG_FORMATS)
-        .default("text"),
-    )
-    .addOption(
-      new Option("--log-max-bytes <bytes>", "rotate the log file at this size").env("TCPOSCROUTER_LOG_MAX_BYTES")
-        .argParser(integer(1024, 2 ** 40)).default(10 * 1024 * 1024),
-    )
-    .addOption(
-      new Option("--log-max-files <count>", "rotated log files kept").env("TCPOSCROUTER_LOG_MAX_FILES")
-        .argParser(integer(1, 1000)).default(5),
-    )
     .addHelpText(
       "after",
       "\nExamples:\n" +
@@ -141,6 +167,56 @@ export function buildProgram(version: string): Command {
     )
     .showHelpAfterError("(run tcposcrouter --help for every option)")
     .allowExcessArguments(false);
+  addLogOptions(program);
+  addLogOptions(
+    program.command("bridge")
+      .description(
+        "Bring a UDP-only OSC app (TouchOSC, Max, Open Stage Control, ...) into a group: join a router over TCP " +
+          "as one user and relay packets byte for byte between the group and the app's UDP ports. Passwords come " +
+          "from TCPOSCROUTER_USER_PASSWORD and TCPOSCROUTER_GROUP_PASSWORD or from --password-file, never from " +
+          "the command line (other users of the machine can read process arguments).",
+      )
+      .addOption(
+        new Option("--server <host:port>", "the router (required)").env("TCPOSCROUTER_BRIDGE_SERVER")
+          .argParser(endpoint).makeOptionMandatory(),
+      )
+      .addOption(
+        new Option("--framing <framing>", "how to talk to the router: length (OSC 1.0) or slip (OSC 1.1)")
+          .env("TCPOSCROUTER_BRIDGE_FRAMING").choices(["length", "slip"]).default("length"),
+      )
+      .addOption(
+        new Option("--user <name>", "user name in the group (required)").env("TCPOSCROUTER_BRIDGE_USER")
+          .makeOptionMandatory(),
+      )
+      .addOption(
+        new Option("--group <name>", "group to join (required)").env("TCPOSCROUTER_BRIDGE_GROUP")
+          .makeOptionMandatory(),
+      )
+      .addOption(
+        new Option("--listen-udp <host:port>", "where the app sends its OSC").env("TCPOSCROUTER_BRIDGE_LISTEN_UDP")
+          .argParser(endpoint).default(endpoint("127.0.0.1:57130"), "127.0.0.1:57130"),
+      )
+      .addOption(
+        new Option("--send-udp <host:port>", "where the app receives OSC").env("TCPOSCROUTER_BRIDGE_SEND_UDP")
+          .argParser(endpoint).default(endpoint("127.0.0.1:57120"), "127.0.0.1:57120"),
+      )
+      .addOption(
+        new Option("--password-file <file>", "user password on the first line, group password on the second")
+          .env("TCPOSCROUTER_PASSWORD_FILE"),
+      )
+      .addOption(
+        new Option("--queue-bytes <bytes>", "app packets kept while the router is unreachable; more are dropped")
+          .env("TCPOSCROUTER_BRIDGE_QUEUE_BYTES").argParser(integer(0, 2 ** 30)).default(1024 * 1024),
+      )
+      .addHelpText(
+        "after",
+        "\nExample (TouchOSC on this machine sending to 57130 and listening on 57120):\n" +
+          "  export TCPOSCROUTER_USER_PASSWORD=... TCPOSCROUTER_GROUP_PASSWORD=...\n" +
+          "  tcposcrouter bridge --server venue.example.org:55555 --user touchosc --group band",
+      )
+      .allowExcessArguments(false),
+  );
+  return program;
 }
 
 /** The option values commander returns. */
@@ -155,6 +231,23 @@ interface Parsed {
   maxQueueBytes: number;
   maxConnections: number;
   registerTimeout: number;
+  logDir?: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  logMaxBytes: number;
+  logMaxFiles: number;
+}
+
+/** The option values of the bridge subcommand. */
+interface ParsedBridge {
+  server: Endpoint;
+  framing: "length" | "slip";
+  user: string;
+  group: string;
+  listenUdp: Endpoint;
+  sendUdp: Endpoint;
+  passwordFile?: string;
+  queueBytes: number;
   logDir?: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -193,18 +286,43 @@ function toConfig(o: Parsed): Config {
       registerTimeoutMs: o.registerTimeout * 1000,
       strictFraming: o.strictFraming === true,
     },
-    log: {
-      level: o.logLevel,
-      format: o.logFormat,
-      dir: o.logDir,
-      maxFileBytes: o.logMaxBytes,
-      maxFiles: o.logMaxFiles,
+    log: logOptions(o),
+  };
+}
+
+function logOptions(o: Pick<Parsed, "logLevel" | "logFormat" | "logDir" | "logMaxBytes" | "logMaxFiles">): LogOptions {
+  return {
+    level: o.logLevel,
+    format: o.logFormat,
+    dir: o.logDir,
+    maxFileBytes: o.logMaxBytes,
+    maxFiles: o.logMaxFiles,
+  };
+}
+
+function toBridgeConfig(o: ParsedBridge): BridgeConfig {
+  return {
+    bridge: {
+      server: o.server,
+      framing: o.framing === "slip" ? "slip" : "length-prefix",
+      user: o.user,
+      group: o.group,
+      listenUdp: o.listenUdp,
+      sendUdp: o.sendUdp,
+      maxQueueBytes: o.queueBytes,
+      initialBackoffMs: 500,
+      maxBackoffMs: 30_000,
     },
+    passwordFile: o.passwordFile,
+    log: logOptions(o),
   };
 }
 
 /** What parsing decided: run with a config, or exit (help, version, usage error). */
-export type ParseResult = { kind: "run"; config: Config } | { kind: "exit"; code: number };
+export type ParseResult =
+  | { kind: "run"; config: Config }
+  | { kind: "bridge"; config: BridgeConfig }
+  | { kind: "exit"; code: number };
 
 /**
  * Parses the command line and the environment.
@@ -221,18 +339,26 @@ export function parseCommandLine(
   version: string,
   output: { out: (s: string) => void; err: (s: string) => void },
 ): ParseResult {
-  const program = buildProgram(version).exitOverride().configureOutput({
-    writeOut: output.out,
-    writeErr: output.err,
-  });
+  const program = buildProgram(version);
+  // Settings made after a subcommand exists are not inherited: apply them to each.
+  for (const command of [program, ...program.commands]) {
+    command.exitOverride().configureOutput({ writeOut: output.out, writeErr: output.err });
+  }
   // commander reads process.env; it treats a boolean variable as set whatever its value,
   // so "0" or "false" would enable the flag: drop those first.
   for (const name of BOOLEAN_ENV) {
     if (name in env && /^(0|false|no|off|)$/i.test(env[name]!.trim())) delete env[name];
   }
+  let result: ParseResult | undefined;
+  program.action(() => {
+    result = { kind: "run", config: toConfig(program.opts<Parsed>()) };
+  });
+  program.commands[0]!.action((options: ParsedBridge) => {
+    result = { kind: "bridge", config: toBridgeConfig(options) };
+  });
   try {
     program.parse(args, { from: "user" });
-    return { kind: "run", config: toConfig(program.opts<Parsed>()) };
+    return result!;
   } catch (error) {
     if (error instanceof UsageError) {
       output.err(`error: ${error.message}\n`);

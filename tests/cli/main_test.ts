@@ -208,3 +208,69 @@ Deno.test("cli: --log-level debug logs each packet's address and type tags, neve
     assert.ok(!router.stderr.includes(secret), `the debug log contains ${secret}`);
   }
 });
+
+Deno.test("cli: bridge needs its passwords from the environment or a file, never flags", async () => {
+  const { code, stderr } = await runToEnd(["bridge", "--server", "127.0.0.1:9", "--user", "u", "--group", "g"]);
+  assert.equal(code, 2);
+  assert.match(stderr, /TCPOSCROUTER_USER_PASSWORD and TCPOSCROUTER_GROUP_PASSWORD, or give --password-file/);
+  const missing = await runToEnd(["bridge", "--user", "u", "--group", "g"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /required option '--server <host:port>'/);
+  const bad = await runToEnd(["bridge", "--server", "nohost", "--user", "u", "--group", "g"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /must be HOST:PORT/);
+});
+
+Deno.test("cli: bridge relays a UDP app into a group, passwords from a file; SIGTERM exits 0", async () => {
+  const { default: dgram } = await import("node:dgram");
+  const routerPort = freePort();
+  const router = new Router(["--osc-port", String(routerPort), "--disable-osc11"]);
+  const dir = await Deno.makeTempDir();
+  const app = dgram.createSocket("udp4");
+  const received: Uint8Array[] = [];
+  app.on("message", (m: Uint8Array) => received.push(new Uint8Array(m)));
+  await new Promise<void>((resolve) => app.bind(0, "127.0.0.1", () => resolve()));
+  const listen = freePort();
+  await Deno.writeTextFile(`${dir}/passwords`, "bridgeUserPw\nbandPw\n");
+  const bridge = new Router([
+    "bridge",
+    "--server",
+    `127.0.0.1:${routerPort}`,
+    "--user",
+    "app",
+    "--group",
+    "band",
+    "--listen-udp",
+    `127.0.0.1:${listen}`,
+    "--send-udp",
+    `127.0.0.1:${app.address().port}`,
+    "--password-file",
+    `${dir}/passwords`,
+  ]);
+  const client = await (async () => {
+    await router.waitFor(/Listening on/);
+    await bridge.waitFor(/Registered as app@band/);
+    const c = await TestClient.connect(routerPort);
+    assert.deepEqual(await c.register("sc", "band", "x", "bandPw"), ["app", "sc"]);
+    return c;
+  })();
+  try {
+    const { encodeMessage } = await import("../../lib/osc/codec.ts");
+    const packet = encodeMessage({ address: "/xy", args: [{ type: "f", value: 0.5 }, { type: "f", value: 0.25 }] });
+    await new Promise<void>((resolve) => app.send(packet, listen, "127.0.0.1", () => resolve()));
+    assert.deepEqual([...(await client.next())], [...packet]);
+    await client.sendMsg("/toApp");
+    const deadline = Date.now() + 3000;
+    while (!received.some((p) => p[1] === 0x74 && p[2] === 0x6f) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.ok(received.some((p) => new TextDecoder().decode(p).startsWith("/toApp")), "the app got /toApp");
+  } finally {
+    await client.close();
+    assert.equal(await bridge.stop(), 0);
+    assert.equal(await router.stop(), 0);
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+    await Deno.remove(dir, { recursive: true });
+  }
+  assert.ok(!bridge.stderr.includes("bridgeUserPw") && !router.stderr.includes("bridgeUserPw"));
+});

@@ -1,0 +1,338 @@
+/**
+ * Bridge mode: brings a UDP-only OSC app into a router group. It holds one TCP connection to
+ * a router, registered as one user, and relays packets byte for byte: UDP in -> group, group
+ * -> UDP out. It reconnects with exponential backoff and re-registers when the connection
+ * drops, queueing the app's packets within a bound meanwhile.
+ *
+ * @module
+ */
+
+import dgram from "node:dgram";
+import { getLogger } from "@logtape/logtape";
+import type { Framing } from "../framing/detect.ts";
+import type { Deframed } from "../framing/errors.ts";
+import { LengthPrefixDecoder } from "../framing/length_prefix.ts";
+import { encodeSlipFrame, SlipDecoder } from "../framing/slip.ts";
+import { decodePacket, encodeMessage } from "../osc/codec.ts";
+import { OscDecodeError } from "../osc/errors.ts";
+import { scanPacket } from "../osc/validate.ts";
+import { errorPacket } from "../router/replies.ts";
+import { Outbox } from "../server/outbox.ts";
+
+const logger = getLogger(["tcposcrouter", "bridge"]);
+
+/** The largest payload of one UDP datagram over IPv4. */
+export const MAX_UDP_PAYLOAD_BYTES = 65507;
+
+/** A host and a port. */
+export interface Endpoint {
+  hostname: string;
+  port: number;
+}
+
+/** Bridge settings. */
+export interface BridgeOptions {
+  server: Endpoint;
+  framing: Framing;
+  user: string;
+  userPassword: string;
+  group: string;
+  groupPassword: string;
+  /** Where the bridge receives the app's packets. */
+  listenUdp: Endpoint;
+  /** Where the bridge sends the group's packets (the app's receive port). */
+  sendUdp: Endpoint;
+  /** Bytes of the app's packets kept while disconnected; more are dropped and counted. */
+  maxQueueBytes: number;
+  /** First reconnect delay; it doubles on each failure up to `maxBackoffMs`. */
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+/** What the bridge counts. */
+export interface BridgeCounters {
+  udpIn: number;
+  udpOut: number;
+  /** App packets dropped because the queue was full while disconnected. */
+  droppedWhileDisconnected: number;
+  /** App packets that were not valid OSC (answered with /oscrouter/error, not sent). */
+  malformed: number;
+  /** Group packets too large for one UDP datagram (dropped). */
+  tooLargeForUdp: number;
+  /** Successful registrations (1 + reconnections). */
+  registrations: number;
+}
+
+/** The bridge's connection state. */
+export type BridgeState = "connecting" | "registering" | "joined" | "waiting" | "stopped";
+
+/**
+ * A running bridge.
+ *
+ * @example
+ * ```ts ignore
+ * const bridge = await Bridge.start({ server: { hostname: "venue.example.org", port: 55555 }, framing: "length-prefix",
+ *   user: "touchosc", userPassword, group: "band", groupPassword,
+ *   listenUdp: { hostname: "127.0.0.1", port: 57130 }, sendUdp: { hostname: "127.0.0.1", port: 57120 },
+ *   maxQueueBytes: 1 << 20, initialBackoffMs: 500, maxBackoffMs: 30_000 });
+ * ```
+ */
+export class Bridge {
+  readonly counters: BridgeCounters = {
+    udpIn: 0,
+    udpOut: 0,
+    droppedWhileDisconnected: 0,
+    malformed: 0,
+    tooLargeForUdp: 0,
+    registrations: 0,
+  };
+  #options: BridgeOptions;
+  #udp: dgram.Socket;
+  #state: BridgeState = "connecting";
+  #conn: Deno.TcpConn | undefined;
+  #outbox: Outbox | undefined;
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #stopped = false;
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+  /** Called on every change of state (tests wait on it). */
+  onState: (state: BridgeState) => void = () => {};
+
+  private constructor(options: BridgeOptions, udp: dgram.Socket) {
+    this.#options = options;
+    this.#udp = udp;
+  }
+
+  /**
+   * Binds the UDP port and starts connecting to the router.
+   *
+   * @param options settings
+   * @returns the running bridge
+   */
+  static async start(options: BridgeOptions): Promise<Bridge> {
+    const udp = dgram.createSocket(options.listenUdp.hostname.includes(":") ? "udp6" : "udp4");
+    await new Promise<void>((resolve, reject) => {
+      udp.once("error", reject);
+      udp.bind(options.listenUdp.port, options.listenUdp.hostname, () => {
+        udp.off("error", reject);
+        resolve();
+      });
+    });
+    const bridge = new Bridge(options, udp);
+    udp.on("message", (msg: Uint8Array) => bridge.#fromApp(new Uint8Array(msg.buffer, msg.byteOffset, msg.length)));
+    udp.on("error", (error: Error) => logger.warn("UDP error: {error}", { error: error.message }));
+    logger.info("Bridge listening for the app on UDP {listen}, sending to UDP {send}", {
+      listen: `${options.listenUdp.hostname}:${options.listenUdp.port}`,
+      send: `${options.sendUdp.hostname}:${options.sendUdp.port}`,
+    });
+    bridge.#loop = bridge.#run();
+    return bridge;
+  }
+
+  /** The current state. */
+  get state(): BridgeState {
+    return this.#state;
+  }
+
+  /** The UDP port the bridge listens on (useful when 0 was asked). */
+  get udpPort(): number {
+    return this.#udp.address().port;
+  }
+
+  /** Stops: closes the TCP connection and the UDP socket. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    this.#closeConn();
+    await this.#loop;
+    await new Promise<void>((resolve) => this.#udp.close(() => resolve()));
+    this.#setState("stopped");
+  }
+
+  #setState(state: BridgeState): void {
+    this.#state = state;
+    this.onState(state);
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (!this.#stopped) {
+      const { server } = this.#options;
+      this.#setState("connecting");
+      try {
+        const conn = await Deno.connect({ hostname: server.hostname, port: server.port });
+        if (this.#stopped) {
+          conn.close();
+          break;
+        }
+        this.#conn = conn;
+        conn.setNoDelay(true);
+        conn.setKeepAlive(true);
+        logger.info("Connected to the router at {server}", { server: `${server.hostname}:${server.port}` });
+        await this.#session(conn, () => failures = 0);
+      } catch (error) {
+        if (!this.#stopped) {
+          logger.warn("Router connection failed: {error}", { error: error instanceof Error ? error.message : error });
+        }
+      }
+      this.#closeConn();
+      if (this.#stopped) break;
+      const { initialBackoffMs, maxBackoffMs } = this.#options;
+      const delay = Math.min(maxBackoffMs, initialBackoffMs * 2 ** failures++) * (0.75 + Math.random() / 4);
+      logger.info("Disconnected from the router; reconnecting in {seconds} s ({queued} packets queued)", {
+        seconds: (delay / 1000).toFixed(1),
+        queued: this.#queue.length,
+      });
+      this.#setState("waiting");
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  /** One connection: register, then relay until it closes; its writes end with it. */
+  async #session(conn: Deno.TcpConn, onJoined: () => void): Promise<void> {
+    const outbox = this.#outbox = new Outbox(conn, {
+      maxQueueBytes: 16 * 1024 * 1024,
+      onOverflow: () => this.#closeConn(),
+      onError: () => this.#closeConn(),
+    });
+    try {
+      await this.#relay(conn, onJoined);
+    } finally {
+      outbox.stop();
+      await outbox.drained(); // no write outlives the connection
+    }
+  }
+
+  async #relay(conn: Deno.TcpConn, onJoined: () => void): Promise<void> {
+    const o = this.#options;
+    const id = String(Math.floor(Math.random() * 1e6));
+    const reply = new TextEncoder().encode(`/oscrouter/register/${o.user}/${id}\0`);
+    this.#setState("registering");
+    this.#sendToRouter(encodeMessage({
+      address: "/oscrouter/register",
+      args: [o.user, o.userPassword, o.group, o.groupPassword, id].map((value) => ({ type: "s" as const, value })),
+    }));
+    const decoder = o.framing === "slip"
+      ? new SlipDecoder({ maxPacketBytes: 16 * 1024 * 1024 })
+      : new LengthPrefixDecoder({ maxPacketBytes: 16 * 1024 * 1024 });
+    const buffer = new Uint8Array(64 * 1024);
+    const out: Deframed[] = [];
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) return;
+      decoder.push(buffer.subarray(0, n), out);
+      for (const item of out) {
+        if (!(item instanceof Uint8Array)) {
+          logger.warn("Bad frame from the router: {error}", { error: item.message });
+          continue;
+        }
+        if (this.#state === "registering" && startsWith(item, reply)) {
+          this.counters.registrations++;
+          logger.info("Registered as {user}@{group}; relaying", { user: o.user, group: o.group });
+          this.#setState("joined");
+          onJoined();
+          this.#flushQueue();
+          continue;
+        }
+        if (this.#state === "registering") {
+          logger.error("The router refused the register: {reply}", { reply: describe(item) });
+        }
+        this.#toApp(item);
+      }
+      out.length = 0;
+    }
+  }
+
+  #sendToRouter(packet: Uint8Array): void {
+    if (this.#options.framing === "slip") this.#outbox?.push(encodeSlipFrame(packet));
+    else this.#outbox?.pushLengthPrefixed(packet);
+  }
+
+  #fromApp(packet: Uint8Array): void {
+    this.counters.udpIn++;
+    try {
+      scanPacket(packet);
+    } catch (error) {
+      if (!(error instanceof OscDecodeError)) throw error;
+      // The same treatment as on the router's ports: an error reply, and nothing forwarded.
+      this.counters.malformed++;
+      this.#toApp(errorPacket(
+        "malformed_packet",
+        `Packet is not valid OSC: ${error.message}; it was not forwarded`,
+        "",
+      ));
+      return;
+    }
+    if (this.#state === "joined") {
+      this.#sendToRouter(packet);
+      return;
+    }
+    if (this.#queuedBytes + packet.length > this.#options.maxQueueBytes) {
+      this.counters.droppedWhileDisconnected++;
+      if (this.counters.droppedWhileDisconnected % 100 === 1) {
+        logger.warn("Not connected and the queue is full: dropped {count} packets so far", {
+          count: this.counters.droppedWhileDisconnected,
+        });
+      }
+      return;
+    }
+    this.#queue.push(packet.slice());
+    this.#queuedBytes += packet.length;
+  }
+
+  #flushQueue(): void {
+    for (const packet of this.#queue) this.#sendToRouter(packet);
+    this.#queue = [];
+    this.#queuedBytes = 0;
+  }
+
+  #toApp(packet: Uint8Array): void {
+    if (packet.length > MAX_UDP_PAYLOAD_BYTES) {
+      this.counters.tooLargeForUdp++;
+      logger.warn("Dropped a {size}-byte packet from the group: larger than a UDP datagram can carry", {
+        size: packet.length,
+      });
+      return;
+    }
+    this.counters.udpOut++;
+    const { port, hostname } = this.#options.sendUdp;
+    this.#udp.send(packet, port, hostname);
+  }
+
+  #closeConn(): void {
+    this.#outbox?.stop();
+    this.#outbox = undefined;
+    try {
+      this.#conn?.close();
+    } catch {
+      // already closed
+    }
+    this.#conn = undefined;
+  }
+}
+
+/** An error reply's code and message, for the log (never a password: the router never echoes one). */
+function describe(packet: Uint8Array): string {
+  try {
+    const m = decodePacket(packet);
+    return "address" in m
+      ? `${m.address} ${m.args.map((a) => "value" in a ? String(a.value) : a.type).join(" | ")}`
+      : "bundle";
+  } catch {
+    return "unreadable packet";
+  }
+}
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}

@@ -1,0 +1,227 @@
+/** Bridge mode with real UDP sockets and a live router on loopback. */
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import { Bridge, type BridgeOptions, MAX_UDP_PAYLOAD_BYTES } from "../../lib/bridge/bridge.ts";
+import { decodePacket, encodeMessage } from "../../lib/osc/codec.ts";
+import type { OscMessage } from "../../lib/osc/types.ts";
+import { DEFAULT_SERVER_OPTIONS, Server } from "../../lib/server/server.ts";
+import { toHex } from "../hex.ts";
+import { eventually } from "../server/harness.ts";
+import { s, TestClient, userNames } from "../server/test_client.ts";
+
+/** A UDP-only OSC app: receives on its own port, sends to the bridge. */
+class UdpApp {
+  readonly received: Uint8Array[] = [];
+  private constructor(readonly socket: dgram.Socket) {
+    socket.on("message", (msg: Uint8Array) => this.received.push(new Uint8Array(msg)));
+  }
+  static async open(): Promise<UdpApp> {
+    const socket = dgram.createSocket("udp4");
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    return new UdpApp(socket);
+  }
+  get port(): number {
+    return this.socket.address().port;
+  }
+  send(packet: Uint8Array, port: number): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.socket.send(packet, port, "127.0.0.1", (e) => e ? reject(e) : resolve())
+    );
+  }
+  messages(): OscMessage[] {
+    return this.received.map((p) => decodePacket(p) as OscMessage);
+  }
+  close(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+}
+
+function startServer(port = 0) {
+  return Server.start({
+    ...DEFAULT_SERVER_OPTIONS,
+    hostname: "127.0.0.1",
+    lengthPrefixPort: port,
+    slipPort: undefined,
+  });
+}
+
+function bridgeOptions(routerPort: number, appPort: number, framing: BridgeOptions["framing"] = "length-prefix") {
+  return {
+    server: { hostname: "127.0.0.1", port: routerPort },
+    framing,
+    user: "touchosc",
+    userPassword: "tpw",
+    group: "band",
+    groupPassword: "gpw",
+    listenUdp: { hostname: "127.0.0.1", port: 0 },
+    sendUdp: { hostname: "127.0.0.1", port: appPort },
+    maxQueueBytes: 64 * 1024,
+    initialBackoffMs: 50,
+    maxBackoffMs: 400,
+  } satisfies BridgeOptions;
+}
+
+Deno.test("bridge: a UDP app and a TCP client exchange packets byte for byte, user lists and private messages", async () => {
+  const server = startServer();
+  const lp = server.listening[0]!.port;
+  const app = await UdpApp.open();
+  const bridge = await Bridge.start(bridgeOptions(lp, app.port));
+  const sc = await TestClient.connect(lp);
+  try {
+    await eventually(() => bridge.state === "joined", "the bridge joins");
+    assert.deepEqual(await sc.register("sc", "band", "x", "gpw"), ["touchosc", "sc"]);
+    await eventually(
+      () => app.messages().some((m) => m.address === "/oscrouter/userlist" && m.args.length === 2),
+      "list",
+    );
+    const fromApp = encodeMessage({
+      address: "/fader/1",
+      args: [{ type: "f", value: 0.75 }, { type: "d", value: 1e-9 }],
+    });
+    await app.send(fromApp, bridge.udpPort);
+    assert.equal(toHex(await sc.next()), toHex(fromApp));
+    const toApp = encodeMessage({
+      address: "/led",
+      args: [{ type: "i", value: 1 }, { type: "b", value: new Uint8Array([0xc0]) }],
+    });
+    await sc.send(toApp);
+    await eventually(() => app.received.some((p) => toHex(p) === toHex(toApp)), "the app gets /led byte for byte");
+    // Private messages both ways: the app speaks the protocol through the bridge.
+    await sc.sendMsg("/oscrouter/private", s("touchosc"), s("whispa"), { type: "i", value: 5 });
+    await eventually(() => app.messages().some((m) => m.address === "/oscrouter/private"), "private to the app");
+    assert.deepEqual(app.messages().find((m) => m.address === "/oscrouter/private")!.args, [s("sc"), s("whispa"), {
+      type: "i",
+      value: 5,
+    }]);
+    await app.send(encodeMessage({ address: "/oscrouter/private", args: [s("sc"), s("k"), s("v")] }), bridge.udpPort);
+    assert.deepEqual(await sc.nextMessage(), { address: "/oscrouter/private", args: [s("touchosc"), s("k"), s("v")] });
+  } finally {
+    await sc.close();
+    await bridge.stop();
+    await app.close();
+    await server.close();
+  }
+});
+
+Deno.test("bridge: bad UDP input gets an error reply and is never forwarded", async () => {
+  const server = startServer();
+  const lp = server.listening[0]!.port;
+  const app = await UdpApp.open();
+  const bridge = await Bridge.start(bridgeOptions(lp, app.port, "slip"));
+  const sc = await TestClient.connect(lp);
+  try {
+    await eventually(() => bridge.state === "joined", "the bridge joins");
+    await sc.register("sc");
+    await app.send(new Uint8Array([0x2f, 0x78, 0, 0, 0x2c, 0x69, 0, 0]), bridge.udpPort); // int missing
+    await app.send(new TextEncoder().encode("hello"), bridge.udpPort);
+    await eventually(() => app.messages().filter((m) => m.address === "/oscrouter/error").length === 2, "two errors");
+    assert.ok(
+      app.messages().filter((m) => m.address === "/oscrouter/error").every((m) =>
+        m.args[0]!.type === "s" && m.args[0]!.value === "malformed_packet"
+      ),
+    );
+    await app.send(
+      encodeMessage({ address: "/oscrouter/register", args: [s("a"), s("b"), s("c"), s("d")] }),
+      bridge.udpPort,
+    );
+    await eventually(
+      () =>
+        app.messages().some((m) =>
+          m.address === "/oscrouter/error" && m.args[0]!.type === "s" && m.args[0]!.value === "already_registered"
+        ),
+      "the router's own answer",
+    );
+    await sc.expectSilence();
+    assert.equal(bridge.counters.malformed, 2);
+  } finally {
+    await sc.close();
+    await bridge.stop();
+    await app.close();
+    await server.close();
+  }
+});
+
+Deno.test("bridge: the router restarts; the bridge reconnects, re-registers and delivers what it queued", async () => {
+  let server = startServer();
+  const lp = server.listening[0]!.port;
+  const app = await UdpApp.open();
+  const bridge = await Bridge.start(bridgeOptions(lp, app.port));
+  const states: string[] = [];
+  bridge.onState = (state) => states.push(state);
+  let sc: TestClient | undefined;
+  try {
+    await eventually(() => bridge.state === "joined", "the bridge joins");
+    await server.close();
+    await eventually(() => bridge.state !== "joined", "the bridge notices");
+    for (let i = 0; i < 3; i++) {
+      await app.send(encodeMessage({ address: "/queued", args: [{ type: "i", value: i }] }), bridge.udpPort);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150)); // a failed attempt or two
+    server = startServer(lp);
+    sc = await TestClient.connect(lp);
+    await sc.register("sc");
+    await eventually(() => bridge.state === "joined", "the bridge is back", 5000);
+    const got: number[] = [];
+    while (got.length < 3) {
+      const m = await sc.nextMessage();
+      if (m.address === "/queued") got.push((m.args[0] as { value: number }).value);
+    }
+    assert.deepEqual(got, [0, 1, 2], "queued packets arrive in order after the reconnect");
+    assert.equal(bridge.counters.registrations, 2);
+    assert.ok(states.includes("waiting") && states.at(-1) === "joined", states.join(" "));
+  } finally {
+    await sc?.close();
+    await bridge.stop();
+    await app.close();
+    await server.close();
+  }
+});
+
+Deno.test("bridge: a group packet too large for a UDP datagram is dropped and counted", async () => {
+  const server = startServer();
+  const lp = server.listening[0]!.port;
+  const app = await UdpApp.open();
+  const bridge = await Bridge.start(bridgeOptions(lp, app.port));
+  const sc = await TestClient.connect(lp);
+  try {
+    await eventually(() => bridge.state === "joined", "the bridge joins");
+    await sc.register("sc");
+    await sc.sendMsg("/big", { type: "b", value: new Uint8Array(MAX_UDP_PAYLOAD_BYTES) });
+    await sc.sendMsg("/small");
+    await eventually(() => app.messages().some((m) => m.address === "/small"), "the next packet still arrives");
+    assert.equal(bridge.counters.tooLargeForUdp, 1);
+    assert.ok(!app.messages().some((m) => m.address === "/big"));
+  } finally {
+    await sc.close();
+    await bridge.stop();
+    await app.close();
+    await server.close();
+  }
+});
+
+Deno.test("bridge: wrong passwords are logged and retried with backoff, never crash", async () => {
+  const server = startServer();
+  const lp = server.listening[0]!.port;
+  const owner = await TestClient.connect(lp);
+  await owner.register("touchosc", "band", "someone-else", "gpw");
+  const app = await UdpApp.open();
+  const bridge = await Bridge.start(bridgeOptions(lp, app.port));
+  try {
+    await eventually(() => app.messages().some((m) => m.address === "/oscrouter/error"), "the refusal reaches the app");
+    assert.equal(
+      (app.messages().find((m) => m.address === "/oscrouter/error")!.args[0] as { value: string }).value,
+      "wrong_user_password",
+    );
+    await eventually(() => bridge.state === "waiting", "it waits before retrying");
+    await owner.close(); // the name is free again: the next attempt succeeds
+    await eventually(() => bridge.state === "joined", "joined once the name is free", 5000);
+    assert.deepEqual(userNames(app.messages().filter((m) => m.address === "/oscrouter/userlist").at(-1)!), [
+      "touchosc",
+    ]);
+  } finally {
+    await bridge.stop();
+    await app.close();
+    await owner.close();
+    await server.close();
+  }
+});
