@@ -12,6 +12,7 @@ import denoConfig from "./deno.json" with { type: "json" };
 import { closeLogging, LogDirError, setupLogging } from "./lib/cli/logging.ts";
 import { Bridge } from "./lib/bridge/bridge.ts";
 import { type BridgeConfig, parseCommandLine } from "./lib/cli/options.ts";
+import { type HttpServer, startHttp } from "./lib/http/http_server.ts";
 import { ListenError, Server } from "./lib/server/server.ts";
 import { startSummary } from "./lib/server/summary.ts";
 
@@ -57,12 +58,27 @@ async function main(): Promise<number> {
       framing: l.framing === "slip" ? "SLIP" : "length prefix",
     });
   }
+  let http: HttpServer | undefined;
+  if (config.http !== undefined) {
+    try {
+      http = startHttp(server, { ...config.http, version: VERSION });
+    } catch (error) {
+      const why = error instanceof Deno.errors.AddrInUse
+        ? `port ${config.http.port} is in use: choose another with --http-port`
+        : `cannot listen on HTTP port ${config.http.port}: ${error instanceof Error ? error.message : error}`;
+      logger.error("{message}", { message: why });
+      await server.close();
+      await closeLogging();
+      return 1;
+    }
+  }
   const summary = startSummary(server, 60_000);
 
   const signal = await waitForSignal();
   logger.info("{signal} received: stopping (connections get up to 1 s to flush)", { signal });
   summary.stop();
   await server.close();
+  await http?.shutdown();
   logger.info("Stopped");
   await closeLogging();
   return 0;

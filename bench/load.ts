@@ -15,6 +15,7 @@ import { LoadClient } from "./load/client.ts";
 import { ProcMonitor } from "./load/proc.ts";
 import { Latencies } from "./load/latency.ts";
 import { Tracker } from "./load/tracker.ts";
+import { WsLoadClient } from "./load/ws_client.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const args = parseArgs(Deno.args);
@@ -37,6 +38,9 @@ class Child {
   readonly process: Deno.ChildProcess;
   readonly lp: number;
   readonly slip: number;
+  get http(): number {
+    return this.slip + 1;
+  }
   constructor(readonly target: Target, base: number) {
     this.lp = base;
     this.slip = base + 1;
@@ -57,6 +61,8 @@ class Child {
         "warning",
         "--max-connections",
         "2000",
+        "--http-port",
+        String(this.slip + 1),
       ]
       : ["--allow-net", `${ROOT}bench/bare_relay.ts`, String(this.lp), String(this.slip)];
     const cpuProf = Deno.env.get("LOAD_CPU_PROF");
@@ -113,6 +119,31 @@ async function closeAll(clients: LoadClient[]) {
   await Promise.all(clients.map((c) => c.close()));
 }
 
+async function connectWs(child: Child, firstIndex: number, count: number, group: string, tracker: Tracker) {
+  const clients: WsLoadClient[] = [];
+  for (let i = 0; i < count; i++) {
+    const ws = await WsLoadClient.connect(child.http, firstIndex + i, `ws${i}`, group);
+    ws.tracker = tracker;
+    clients.push(ws);
+  }
+  return clients;
+}
+
+async function closeWs(clients: WsLoadClient[], tracker: Tracker, seconds: number) {
+  if (clients.length === 0) return {};
+  const cutOff = clients.filter((c) => c.closedByServer).length;
+  await Promise.all(clients.map((c) => c.close()));
+  return {
+    websocket: {
+      clients: clients.length,
+      delivered: tracker.delivered,
+      deliveriesPerSec: Math.round(tracker.delivered / seconds),
+      cutOffAsSlowConsumers: cutOff,
+      latencyUs: tracker.latencies.summary(),
+    },
+  };
+}
+
 function summarize(tracker: Tracker, expected: number, seconds: number, lost: number) {
   return {
     seconds: Math.round(seconds * 100) / 100,
@@ -133,10 +164,12 @@ async function drain(tracker: Tracker, expected: number, ms = 3000) {
 }
 
 /** Each client sends `rate` msgs/s (one write per message) for `seconds`; everyone receives. */
-async function paced(child: Child, users: number, perGroup: number, rate: number, seconds: number) {
+async function paced(child: Child, users: number, perGroup: number, rate: number, seconds: number, wsListeners = 0) {
   const clients = await connectAll(child, users, "length-prefix", (i) => `g${Math.floor(i / perGroup)}`);
   const tracker = new Tracker(users);
   for (const c of clients) c.tracker = tracker;
+  const wsTracker = new Tracker(users + wsListeners);
+  const wsClients = await connectWs(child, users, wsListeners, "g0", wsTracker);
   const monitor = new ProcMonitor(child.pid);
   const start = performance.now();
   const intervalMs = 1000 / rate;
@@ -168,7 +201,8 @@ async function paced(child: Child, users: number, perGroup: number, rate: number
   const lost = tracker.lost((r, s) => r !== s && Math.floor(r / perGroup) === Math.floor(s / perGroup) ? total : 0);
   const proc = monitor.stop();
   await closeAll(clients);
-  return { ...summarize(tracker, expected, elapsed, lost), router: proc };
+  const ws = await closeWs(wsClients, wsTracker, elapsed);
+  return { ...summarize(tracker, expected, elapsed, lost), ...ws, router: proc };
 }
 
 /**
@@ -176,10 +210,21 @@ async function paced(child: Child, users: number, perGroup: number, rate: number
  * client of the group; `receivers` only read. Senders are in the group too, so they also
  * receive each other's messages (fan-out = senders + receivers - 1).
  */
-async function flatOut(child: Child, senders: number, receivers: number, framing: Framing, seconds: number) {
+async function flatOut(
+  child: Child,
+  senders: number,
+  receivers: number,
+  framing: Framing,
+  seconds: number,
+  wsReceivers = 0,
+) {
   const clients = await connectAll(child, senders + receivers, framing, () => "flat");
   const tracker = new Tracker(senders + receivers, 8);
   for (const c of clients) c.tracker = tracker;
+  // WebSocket receivers are counted apart and do not pace the senders: a browser cannot take
+  // a million messages a second, and the point is that the TCP clients do not notice it.
+  const wsTracker = new Tracker(senders + receivers + wsReceivers, 8);
+  const wsClients = await connectWs(child, senders + receivers, wsReceivers, "flat", wsTracker);
   const senderClients = clients.slice(0, senders);
   const window = senders === 1 ? 2000 : 400;
   const batch = window / 8;
@@ -215,7 +260,8 @@ async function flatOut(child: Child, senders: number, receivers: number, framing
   const lost = tracker.lost((r, s) => r !== s && s < senders ? clients[s]!.seq : 0);
   const proc = monitor.stop();
   await closeAll(clients);
-  return { framing, fanout, ...summarize(tracker, expected, elapsed, lost), router: proc };
+  const ws = await closeWs(wsClients, wsTracker, elapsed);
+  return { framing, fanout, ...summarize(tracker, expected, elapsed, lost), ...ws, router: proc };
 }
 
 async function churn(child: Child, cycles: number) {
@@ -354,6 +400,9 @@ const SCENARIOS: Record<string, (child: Child) => Promise<Record<string, unknown
   musical: (c) => paced(c, 10, 10, 50, args.seconds),
   "fanout-lp": (c) => flatOut(c, 1, 10, "length-prefix", args.seconds),
   "fanout-slip": (c) => flatOut(c, 1, 10, "slip", args.seconds),
+  // The same with a browser in the group: TCP routing must not slow down.
+  "fanout-lp+ws": (c) => flatOut(c, 1, 10, "length-prefix", args.seconds, 1),
+  "musical+ws": (c) => paced(c, 10, 10, 50, args.seconds, 1),
   mesh: (c) => flatOut(c, 20, 20, "length-prefix", args.seconds),
   groups: (c) => paced(c, 400, 4, 20, args.seconds),
   churn: (c) => churn(c, 1000),
@@ -362,12 +411,12 @@ const SCENARIOS: Record<string, (child: Child) => Promise<Record<string, unknown
 const WITH_FLOOR = new Set(["musical", "fanout-lp", "fanout-slip", "mesh", "groups"]);
 
 // Below the kernel's ephemeral range (32768-60999), where client sockets would collide.
-let port = 20000 + Math.floor(Math.random() * 1000) * 2;
+let port = 20000 + Math.floor(Math.random() * 1000) * 4;
 for (let run = 1; run <= args.runs; run++) {
   for (const [name, scenario] of Object.entries(SCENARIOS)) {
     if (args.only && !args.only.includes(name)) continue;
     for (const target of WITH_FLOOR.has(name) ? ["relay", "router"] as const : ["router"] as const) {
-      const child = new Child(target, port += 2);
+      const child = new Child(target, port += 4);
       await child.ready();
       const idle = new ProcMonitor(child.pid);
       await sleep(300);

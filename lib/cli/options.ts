@@ -31,6 +31,8 @@ export interface LogOptions {
 /** Everything the command line decides. */
 export interface Config {
   server: ServerOptions;
+  /** The status page, metrics and WebSocket port; undefined when off. */
+  http: { hostname: string; port: number } | undefined;
   log: LogOptions;
 }
 
@@ -137,6 +139,13 @@ export function buildProgram(version: string): Command {
         .env("TCPOSCROUTER_HOST").default(d.hostname),
     )
     .addOption(
+      new Option("--http-port <port>", "serve a status page, /metrics, /healthz and WebSocket clients (/osc) here")
+        .env("TCPOSCROUTER_HTTP_PORT").argParser(port),
+    )
+    .addOption(
+      new Option("--http-host <address>", "interface for --http-port").env("TCPOSCROUTER_HTTP_HOST").default("::"),
+    )
+    .addOption(
       new Option("--strict-framing", "accept only each port's own framing (no detection from the first byte)")
         .env("TCPOSCROUTER_STRICT_FRAMING"),
     )
@@ -227,6 +236,8 @@ interface Parsed {
   disableOsc11?: true;
   host: string;
   strictFraming?: true;
+  httpPort?: number;
+  httpHost: string;
   maxPacketBytes: number;
   maxQueueBytes: number;
   maxConnections: number;
@@ -266,8 +277,14 @@ function toConfig(o: Parsed): Config {
   if (o.disableOsc10 && o.disableOsc11) {
     throw new UsageError("both ports are disabled (--disable-osc10 and --disable-osc11); keep at least one");
   }
-  if (!o.disableOsc10 && !o.disableOsc11 && o.oscPort === o.osc11Port) {
-    throw new UsageError(`--osc-port and --osc11-port are both ${o.oscPort}; give them different ports`);
+  const open = [
+    o.disableOsc10 ? [] : [["--osc-port", o.oscPort]],
+    o.disableOsc11 ? [] : [["--osc11-port", o.osc11Port]],
+    o.httpPort === undefined ? [] : [["--http-port", o.httpPort]],
+  ].flat() as [string, number][];
+  for (const [i, [flag, value]] of open.entries()) {
+    const clash = open.slice(i + 1).find(([, other]) => other === value);
+    if (clash) throw new UsageError(`${flag} and ${clash[0]} are both ${value}; give them different ports`);
   }
   const minQueue = 2 * (o.maxPacketBytes + 8);
   if (o.maxQueueBytes < minQueue) {
@@ -286,6 +303,7 @@ function toConfig(o: Parsed): Config {
       registerTimeoutMs: o.registerTimeout * 1000,
       strictFraming: o.strictFraming === true,
     },
+    http: o.httpPort === undefined ? undefined : { hostname: o.httpHost, port: o.httpPort },
     log: logOptions(o),
   };
 }

@@ -10,8 +10,8 @@ import type { OutgoingPacket } from "../framing/outgoing.ts";
 
 /** One client connection, as the router sees it. */
 export interface Session {
-  /** The connection's framing, so recipients of one framing share one frame. */
-  readonly framing: Framing;
+  /** How the connection carries packets: a TCP framing, or one WebSocket message per packet. */
+  readonly framing: Framing | "websocket";
   /** The peer's address, for logs ("203.0.113.5:51234"). */
   readonly peer: string;
   /**

@@ -38,6 +38,8 @@ export interface ConnectionOptions {
   warnings: WarningLimiter;
   /** Called once when the connection is gone. */
   onClosed: (connection: Connection) => void;
+  /** Called when the connection is cut off as a slow consumer. */
+  onSlowConsumer: () => void;
 }
 
 /** Formats a peer address; IPv4 clients on a dual-stack socket appear as plain IPv4. */
@@ -210,6 +212,7 @@ export class Connection implements Session {
   }
 
   #slowConsumer(): void {
+    this.#options.onSlowConsumer();
     logger.warn("Slow consumer {peer} ({who}): more than {max} bytes pending; closing it", {
       peer: this.peer,
       who: this.#who(),

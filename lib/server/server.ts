@@ -10,6 +10,7 @@ import { OutgoingPacket } from "../framing/outgoing.ts";
 import { errorPacket } from "../router/replies.ts";
 import { Router } from "../router/router.ts";
 import { WarningLimiter } from "../router/warning_limiter.ts";
+import type { Session } from "../router/session.ts";
 import { Connection, formatPeer } from "./connection.ts";
 
 const logger = getLogger(["tcposcrouter", "server"]);
@@ -90,6 +91,10 @@ export class Server {
   #refusals = new Set<Promise<void>>();
   /** Connections refused because the server was full. */
   refusedConnections = 0;
+  /** Clients cut off because they fell more than --max-queue-bytes behind. */
+  slowConsumers = 0;
+  /** Sessions on other transports (WebSocket) that count against --max-connections. */
+  #externalSessions = new Set<Session>();
   /** When the server started (ms since the epoch). */
   readonly startedAt = Date.now();
 
@@ -135,9 +140,45 @@ export class Server {
     }));
   }
 
-  /** Open connections, registered or not. */
+  /** Open connections, registered or not, on every transport. */
   get connectionCount(): number {
-    return this.#connections.size;
+    return this.#connections.size + this.#externalSessions.size;
+  }
+
+  /**
+   * Open connections by how they carry packets.
+   *
+   * @returns counts for "length-prefix", "slip" and "websocket"
+   */
+  connectionsByFraming(): Record<"length-prefix" | "slip" | "websocket", number> {
+    const counts = { "length-prefix": 0, slip: 0, websocket: this.#externalSessions.size };
+    for (const c of this.#connections) counts[c.framing]++;
+    return counts;
+  }
+
+  /**
+   * Admits a session of another transport (WebSocket) under --max-connections.
+   *
+   * @param session the new session
+   * @returns false when the server is full (the caller refuses it with server_full)
+   */
+  admit(session: Session): boolean {
+    if (this.#closing || this.connectionCount >= this.options.maxConnections) {
+      this.refusedConnections++;
+      this.router.counters.errors.server_full++;
+      return false;
+    }
+    this.#externalSessions.add(session);
+    return true;
+  }
+
+  /**
+   * A session admitted with `admit` is gone.
+   *
+   * @param session the session
+   */
+  release(session: Session): void {
+    this.#externalSessions.delete(session);
   }
 
   /** Bytes queued to clients over all connections. */
@@ -162,7 +203,7 @@ export class Server {
         conn.close();
         continue;
       }
-      if (this.#connections.size >= this.options.maxConnections) {
+      if (this.connectionCount >= this.options.maxConnections) {
         this.#refuseFull(conn, framing);
         continue;
       }
@@ -175,6 +216,7 @@ export class Server {
         registerTimeoutMs: this.options.registerTimeoutMs,
         warnings: this.#warnings,
         onClosed: (c) => this.#connections.delete(c),
+        onSlowConsumer: () => this.slowConsumers++,
       });
       this.#connections.add(connection);
       connection.run().catch((error) => logger.error("Connection failed: {error}", { error: String(error) }));
@@ -221,6 +263,7 @@ export class Server {
     await Promise.all(this.#loops);
     const connections = [...this.#connections];
     for (const c of connections) c.close("server shutting down");
+    for (const s of [...this.#externalSessions]) s.close("server shutting down");
     await Promise.all([...connections.map((c) => c.done), ...this.#refusals]);
   }
 }

@@ -1,0 +1,78 @@
+/**
+ * The status page and the web client in a real headless Chromium (Debian's chromium, driven by
+ * playwright-core; no browser download). SAVE_SCREENSHOT=1 refreshes docs/status.png.
+ */
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { startHttp } from "../../lib/http/http_server.ts";
+import { DEFAULT_SERVER_OPTIONS, Server } from "../../lib/server/server.ts";
+import { TestClient } from "../server/test_client.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+Deno.test({
+  name: "interop: Chromium shows a TCP user on the status page, and the web client talks with TCP clients",
+  async fn() {
+    const server = Server.start({ ...DEFAULT_SERVER_OPTIONS, hostname: "127.0.0.1", lengthPrefixPort: 0, slipPort: 0 });
+    const http = startHttp(server, { hostname: "127.0.0.1", port: 0, version: "test" });
+    const lp = server.listening.find((l) => l.framing === "length-prefix")!.port;
+    const base = `http://127.0.0.1:${http.port}`;
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    const sc = await TestClient.connect(lp);
+    const pd = await TestClient.connect(server.listening.find((l) => l.framing === "slip")!.port, "slip");
+    try {
+      await sc.register("supercollider", "ensemble", "p", "gpw");
+      await pd.register("puredata", "ensemble", "p", "gpw");
+      await sc.nextMessage();
+      const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
+      await page.goto(`${base}/`);
+      await page.locator("#groups").getByText("supercollider, puredata").waitFor({ timeout: 10_000 });
+      await page.locator("#live").getByText("live").waitFor({ timeout: 10_000 });
+      assert.equal(await page.locator("#c-lp").textContent(), "1");
+      assert.equal(await page.locator("#c-slip").textContent(), "1");
+
+      // The web client joins the same group from the router's own page.
+      const client = await browser.newPage();
+      await client.goto(`${base}/client`);
+      await client.fill("#user", "browser");
+      await client.fill("#userPassword", "bpw");
+      await client.fill("#group", "ensemble");
+      await client.fill("#groupPassword", "gpw");
+      await client.click("#joinButton");
+      await client.locator("#users").getByText("supercollider, puredata, browser").waitFor({ timeout: 10_000 });
+      await client.fill("#address", "/chat");
+      await client.fill("#args", '60 0.5 "hello from the browser"');
+      await client.click("#sendButton");
+      let m = await sc.nextMessage(5000);
+      while (m.address === "/oscrouter/userlist") m = await sc.nextMessage(5000);
+      assert.deepEqual(m, {
+        address: "/chat",
+        args: [{ type: "i", value: 60 }, { type: "f", value: 0.5 }, { type: "s", value: "hello from the browser" }],
+      });
+      await sc.sendMsg("/note", { type: "i", value: 64 }, { type: "s", value: "from sc" });
+      await client.locator("#log").getByText('/note 64 "from sc"').waitFor({ timeout: 10_000 });
+
+      // The status page follows: three users, one of them on WebSocket.
+      await page.locator("#c-ws").getByText("1").waitFor({ timeout: 10_000 });
+      await page.locator("#groups").getByText("supercollider, puredata, browser").waitFor({ timeout: 10_000 });
+      if (Deno.env.get("SAVE_SCREENSHOT") === "1") {
+        await page.screenshot({ path: new URL("../../docs/status.png", import.meta.url).pathname });
+      }
+    } finally {
+      await browser.close();
+      await sc.close();
+      await pd.close();
+      await server.close();
+      await http.shutdown();
+    }
+  },
+});
