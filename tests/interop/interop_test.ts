@@ -33,7 +33,9 @@ async function liblo(port: number, user: string, peer: string, seconds: number, 
   }).output();
   const stderr = new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, `liblo client failed: ${stderr}`);
-  return new TextDecoder().decode(out.stdout).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n").filter(Boolean);
+  if (lines.length === 0) throw new Error(`liblo client ${user} received nothing; its stderr: ${stderr}`);
+  return lines.map((l) => JSON.parse(l));
 }
 
 Deno.test("interop: two liblo clients register, exchange every liblo type and private messages", async () => {

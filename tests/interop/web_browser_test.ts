@@ -1,6 +1,9 @@
 /**
  * The status page and the web client in a real headless Chromium (Debian's chromium, driven by
  * playwright-core; no browser download). SAVE_SCREENSHOT=1 refreshes docs/status.png.
+ *
+ * This file runs last of the interop files (by name): once playwright-core had driven Chromium in
+ * the test process, the liblo clients that a later test started sometimes received nothing.
  */
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
