@@ -61,14 +61,29 @@ function bridgeOptions(routerPort: number, appPort: number, framing: BridgeOptio
   } satisfies BridgeOptions;
 }
 
-Deno.test("bridge: a UDP app and a TCP client exchange packets byte for byte, user lists and private messages", async () => {
+/** A live router, a UDP app, a bridge for it, and a TCP client, all closed afterwards. */
+async function withBridge(
+  framing: BridgeOptions["framing"],
+  body: (ctx: { bridge: Bridge; app: UdpApp; sc: TestClient; lp: number }) => Promise<void>,
+) {
   const server = startServer();
   const lp = server.listening[0]!.port;
   const app = await UdpApp.open();
-  const bridge = await Bridge.start(bridgeOptions(lp, app.port));
+  const bridge = await Bridge.start(bridgeOptions(lp, app.port, framing));
   const sc = await TestClient.connect(lp);
   try {
     await eventually(() => bridge.state === "joined", "the bridge joins");
+    await body({ bridge, app, sc, lp });
+  } finally {
+    await sc.close();
+    await bridge.stop();
+    await app.close();
+    await server.close();
+  }
+}
+
+Deno.test("bridge: a UDP app and a TCP client exchange packets byte for byte, user lists and private messages", async () => {
+  await withBridge("length-prefix", async ({ bridge, app, sc }) => {
     assert.deepEqual(await sc.register("sc", "band", "x", "gpw"), ["touchosc", "sc"]);
     await eventually(
       () => app.messages().some((m) => m.address === "/oscrouter/userlist" && m.args.length === 2),
@@ -95,22 +110,11 @@ Deno.test("bridge: a UDP app and a TCP client exchange packets byte for byte, us
     }]);
     await app.send(encodeMessage({ address: "/oscrouter/private", args: [s("sc"), s("k"), s("v")] }), bridge.udpPort);
     assert.deepEqual(await sc.nextMessage(), { address: "/oscrouter/private", args: [s("touchosc"), s("k"), s("v")] });
-  } finally {
-    await sc.close();
-    await bridge.stop();
-    await app.close();
-    await server.close();
-  }
+  });
 });
 
 Deno.test("bridge: bad UDP input gets an error reply and is never forwarded", async () => {
-  const server = startServer();
-  const lp = server.listening[0]!.port;
-  const app = await UdpApp.open();
-  const bridge = await Bridge.start(bridgeOptions(lp, app.port, "slip"));
-  const sc = await TestClient.connect(lp);
-  try {
-    await eventually(() => bridge.state === "joined", "the bridge joins");
+  await withBridge("slip", async ({ bridge, app, sc }) => {
     await sc.register("sc");
     await app.send(new Uint8Array([0x2f, 0x78, 0, 0, 0x2c, 0x69, 0, 0]), bridge.udpPort); // int missing
     await app.send(new TextEncoder().encode("hello"), bridge.udpPort);
@@ -133,12 +137,7 @@ Deno.test("bridge: bad UDP input gets an error reply and is never forwarded", as
     );
     await sc.expectSilence();
     assert.equal(bridge.counters.malformed, 2);
-  } finally {
-    await sc.close();
-    await bridge.stop();
-    await app.close();
-    await server.close();
-  }
+  });
 });
 
 Deno.test("bridge: the router restarts; the bridge reconnects, re-registers and delivers what it queued", async () => {
@@ -178,25 +177,14 @@ Deno.test("bridge: the router restarts; the bridge reconnects, re-registers and 
 });
 
 Deno.test("bridge: a group packet too large for a UDP datagram is dropped and counted", async () => {
-  const server = startServer();
-  const lp = server.listening[0]!.port;
-  const app = await UdpApp.open();
-  const bridge = await Bridge.start(bridgeOptions(lp, app.port));
-  const sc = await TestClient.connect(lp);
-  try {
-    await eventually(() => bridge.state === "joined", "the bridge joins");
+  await withBridge("length-prefix", async ({ bridge, app, sc }) => {
     await sc.register("sc");
     await sc.sendMsg("/big", { type: "b", value: new Uint8Array(MAX_UDP_PAYLOAD_BYTES) });
     await sc.sendMsg("/small");
     await eventually(() => app.messages().some((m) => m.address === "/small"), "the next packet still arrives");
     assert.equal(bridge.counters.tooLargeForUdp, 1);
     assert.ok(!app.messages().some((m) => m.address === "/big"));
-  } finally {
-    await sc.close();
-    await bridge.stop();
-    await app.close();
-    await server.close();
-  }
+  });
 });
 
 Deno.test("bridge: wrong passwords are logged and retried with backoff, never crash", async () => {

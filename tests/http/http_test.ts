@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { encodeBundle, encodeMessage } from "../../lib/osc/codec.ts";
 import { type HttpServer, startHttp } from "../../lib/http/http_server.ts";
-import { DEFAULT_SERVER_OPTIONS, Server, type ServerOptions } from "../../lib/server/server.ts";
+import type { Server, ServerOptions } from "../../lib/server/server.ts";
 import { encodeLengthPrefixFrame } from "../../lib/framing/length_prefix.ts";
 import { join } from "../framing/frames.ts";
 import { hex, toHex } from "../hex.ts";
-import { eventually } from "../server/harness.ts";
+import { eventually, withServer } from "../server/harness.ts";
 import { TestClient, userNames } from "../server/test_client.ts";
 import { WsClient } from "./ws_client.ts";
 
@@ -19,28 +19,16 @@ interface Ctx {
 }
 
 async function withHttp(overrides: Partial<ServerOptions>, body: (ctx: Ctx) => Promise<void>) {
-  const server = Server.start({
-    ...DEFAULT_SERVER_OPTIONS,
-    hostname: "127.0.0.1",
-    lengthPrefixPort: 0,
-    slipPort: 0,
-    ...overrides,
+  await withServer(overrides, async ({ server, lp, slip }) => {
+    const http = startHttp(server, { hostname: "127.0.0.1", port: 0, version: "9.9.9" });
+    try {
+      const base = `http://127.0.0.1:${http.port}`;
+      await body({ server, http, base, ws: `ws://127.0.0.1:${http.port}/osc`, lp, slip });
+    } finally {
+      await server.close(); // WebSocket sessions first: the HTTP server waits for its connections
+      await http.shutdown();
+    }
   });
-  const http = startHttp(server, { hostname: "127.0.0.1", port: 0, version: "9.9.9" });
-  const port = (f: string) => server.listening.find((l) => l.framing === f)!.port;
-  try {
-    await body({
-      server,
-      http,
-      base: `http://127.0.0.1:${http.port}`,
-      ws: `ws://127.0.0.1:${http.port}/osc`,
-      lp: port("length-prefix"),
-      slip: port("slip"),
-    });
-  } finally {
-    await server.close();
-    await http.shutdown();
-  }
 }
 
 Deno.test("http: /healthz, /status.json, /metrics, /, /client, /events and 404", async () => {
