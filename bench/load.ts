@@ -66,8 +66,14 @@ class Child {
       ]
       : ["--allow-net", `${ROOT}bench/bare_relay.ts`, String(this.lp), String(this.slip)];
     const cpuProf = Deno.env.get("LOAD_CPU_PROF");
+    const v8Flags = Deno.env.get("LOAD_V8_FLAGS");
     this.process = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...(cpuProf && target === "router" ? ["--cpu-prof", `--cpu-prof-dir=${cpuProf}`] : []), ...script],
+      args: [
+        "run",
+        ...(cpuProf && target === "router" ? ["--cpu-prof", `--cpu-prof-dir=${cpuProf}`] : []),
+        ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
+        ...script,
+      ],
       stdout: "null",
       stderr: "inherit",
     }).spawn();
@@ -405,7 +411,7 @@ const SCENARIOS: Record<string, (child: Child) => Promise<Record<string, unknown
   "musical+ws": (c) => paced(c, 10, 10, 50, args.seconds, 1),
   mesh: (c) => flatOut(c, 20, 20, "length-prefix", args.seconds),
   groups: (c) => paced(c, 400, 4, 20, args.seconds),
-  churn: (c) => churn(c, 1000),
+  churn: (c) => churn(c, 3000),
   slow: (c) => slowConsumer(c, 2 * args.seconds),
 };
 const WITH_FLOOR = new Set(["musical", "fanout-lp", "fanout-slip", "mesh", "groups"]);

@@ -124,7 +124,7 @@ export class LoadClient {
     const decoder = this.framing === "slip"
       ? new SlipDecoder({ maxPacketBytes: 1 << 20 })
       : new LengthPrefixDecoder({ maxPacketBytes: 1 << 20 });
-    const buffer = new Uint8Array(256 * 1024);
+    const buffer = new Uint8Array(64 * 1024);
     const out: Deframed[] = [];
     try {
       while (!this.#paused) {

@@ -173,14 +173,17 @@ export class Bridge {
         await this.#session(conn, () => failures = 0);
       } catch (error) {
         if (!this.#stopped) {
-          logger.warn("Router connection failed: {error}", { error: error instanceof Error ? error.message : error });
+          logger.warn("Connection to the router at {server} failed: {error}", {
+            server: `${server.hostname}:${server.port}`,
+            error: error instanceof Error ? error.message : error,
+          });
         }
       }
       this.#closeConn();
       if (this.#stopped) break;
       const { initialBackoffMs, maxBackoffMs } = this.#options;
       const delay = Math.min(maxBackoffMs, initialBackoffMs * 2 ** failures++) * (0.75 + Math.random() / 4);
-      logger.info("Disconnected from the router; reconnecting in {seconds} s ({queued} packets queued)", {
+      logger.info("Not connected to the router; retrying in {seconds} s ({queued} packets queued)", {
         seconds: (delay / 1000).toFixed(1),
         queued: this.#queue.length,
       });
