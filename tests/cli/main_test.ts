@@ -274,3 +274,35 @@ Deno.test("cli: bridge relays a UDP app into a group, passwords from a file; SIG
   }
   assert.ok(!bridge.stderr.includes("bridgeUserPw") && !router.stderr.includes("bridgeUserPw"));
 });
+
+Deno.test("cli: the log file rotates at --log-max-bytes and keeps --log-max-files", async () => {
+  const dir = await Deno.makeTempDir();
+  const port = freePort();
+  const router = new Router([
+    "--osc-port",
+    String(port),
+    "--osc11-port",
+    String(freePort()),
+    "--log-dir",
+    dir,
+    "--log-max-bytes",
+    "2048",
+    "--log-max-files",
+    "2",
+  ]);
+  try {
+    await router.waitFor(/Listening on .*OSC 1.1/);
+    for (let i = 0; i < 20; i++) {
+      const c = await TestClient.connect(port);
+      await c.register(`user${i}`);
+      await c.close();
+    }
+    await router.waitFor(/user19@band left/);
+  } finally {
+    assert.equal(await router.stop(), 0);
+  }
+  const files = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  await Deno.remove(dir, { recursive: true });
+  assert.ok(files.includes("tcposcrouter.log") && files.includes("tcposcrouter.log.1"), files.join(", "));
+  assert.ok(!files.includes("tcposcrouter.log.3"), `more files than --log-max-files: ${files.join(", ")}`);
+});
