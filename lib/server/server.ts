@@ -61,6 +61,21 @@ export class ListenError extends Error {
   }
 }
 
+/**
+ * Listens on `hostname`; "::" (every interface, IPv4 and IPv6) falls back to "0.0.0.0" on a
+ * host without IPv6 (a Raspberry Pi booted with ipv6.disable=1, some containers).
+ */
+function listen(hostname: string, port: number): Deno.TcpListener {
+  try {
+    return Deno.listen({ hostname, port, transport: "tcp" });
+  } catch (error) {
+    const taken = error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.PermissionDenied;
+    if (hostname !== "::" || taken) throw error;
+    logger.info("IPv6 is not available ({error}); listening on IPv4 only", { error: String(error) });
+    return Deno.listen({ hostname: "0.0.0.0", port, transport: "tcp" });
+  }
+}
+
 /** A listening port. */
 export interface Listening {
   framing: Framing;
@@ -120,8 +135,7 @@ export class Server {
     for (const [port, framing] of ports) {
       if (port === undefined) continue;
       try {
-        const listener = Deno.listen({ hostname: options.hostname, port, transport: "tcp" });
-        server.#listeners.push({ listener, framing });
+        server.#listeners.push({ listener: listen(options.hostname, port), framing });
       } catch (error) {
         for (const { listener } of server.#listeners) listener.close();
         throw new ListenError(port, framing, error);
