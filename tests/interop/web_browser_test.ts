@@ -11,7 +11,15 @@ import { startHttp } from "../../lib/http/http_server.ts";
 import { DEFAULT_SERVER_OPTIONS, Server } from "../../lib/server/server.ts";
 import { TestClient } from "../server/test_client.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
+/** Debian's chromium, or a Chrome already on the machine (CHROMIUM_PATH to choose). */
+const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ??
+  ["/usr/bin/chromium", "/usr/bin/google-chrome", "/usr/bin/chromium-browser"].find((path) => {
+    try {
+      return Deno.statSync(path).isFile;
+    } catch {
+      return false;
+    }
+  }) ?? "/usr/bin/chromium";
 const ARGS = [
   "--no-sandbox",
   "--disable-gpu",
