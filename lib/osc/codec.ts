@@ -14,21 +14,22 @@ import type { OscArg, OscBundle, OscMessage, OscPacket } from "./types.ts";
 import { readInt32, scanPacket, skipString } from "./validate.ts";
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const lenientDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
 const HASH = 0x23;
 
-function readString(bytes: Uint8Array, offset: number): string {
+function readString(bytes: Uint8Array, offset: number, decoder: TextDecoder): string {
   const nul = bytes.indexOf(0, offset);
   try {
-    return utf8Decoder.decode(bytes.subarray(offset, nul));
+    return decoder.decode(bytes.subarray(offset, nul));
   } catch {
     throw new OscDecodeError("string is not valid UTF-8", offset);
   }
 }
 
 /** Reads one argument's payload; returns the value and the offset after it. */
-type Reader = (bytes: Uint8Array, view: DataView, pos: number) => [OscArg, number];
+type Reader = (bytes: Uint8Array, view: DataView, pos: number, strings: TextDecoder) => [OscArg, number];
 
 /** The codec's table: one reader per type tag (osc.js style), arrays handled apart. */
 const READERS: Record<string, Reader> = {
@@ -40,8 +41,8 @@ const READERS: Record<string, Reader> = {
   c: (_b, v, p) => [{ type: "c", value: v.getUint32(p) }, p + 4],
   r: (_b, v, p) => [{ type: "r", value: v.getUint32(p) }, p + 4],
   m: (b, _v, p) => [{ type: "m", value: b.slice(p, p + 4) }, p + 4],
-  s: (b, _v, p) => [{ type: "s", value: readString(b, p) }, skipString(b, p, b.length)],
-  S: (b, _v, p) => [{ type: "S", value: readString(b, p) }, skipString(b, p, b.length)],
+  s: (b, _v, p, d) => [{ type: "s", value: readString(b, p, d) }, skipString(b, p, b.length)],
+  S: (b, _v, p, d) => [{ type: "S", value: readString(b, p, d) }, skipString(b, p, b.length)],
   b: (b, _v, p) => {
     const size = readInt32(b, p);
     return [{ type: "b", value: b.slice(p + 4, p + 4 + size) }, p + 4 + ((size + 3) & ~3)];
@@ -52,9 +53,9 @@ const READERS: Record<string, Reader> = {
   I: (_b, _v, p) => [{ type: "I" }, p],
 };
 
-function decodeMessage(bytes: Uint8Array, view: DataView, start: number, end: number): OscMessage {
+function decodeMessage(bytes: Uint8Array, view: DataView, start: number, end: number, d: TextDecoder): OscMessage {
   const packet = bytes.subarray(0, end);
-  const address = readString(packet, start);
+  const address = readString(packet, start, d);
   const tags = skipString(packet, start, end);
   let pos = skipString(packet, tags, end);
   const stack: OscArg[][] = [[]];
@@ -68,7 +69,7 @@ function decodeMessage(bytes: Uint8Array, view: DataView, start: number, end: nu
     } else if (tag === "]") {
       stack.pop();
     } else {
-      const [arg, next] = READERS[tag]!(packet, view, pos);
+      const [arg, next] = READERS[tag]!(packet, view, pos, d);
       top.push(arg);
       pos = next;
     }
@@ -76,22 +77,33 @@ function decodeMessage(bytes: Uint8Array, view: DataView, start: number, end: nu
   return { address, args: stack[0]! };
 }
 
-function decodeElement(bytes: Uint8Array, view: DataView, start: number, end: number): OscPacket {
-  if (bytes[start] !== HASH) return decodeMessage(bytes, view, start, end);
+function decodeElement(bytes: Uint8Array, view: DataView, start: number, end: number, d: TextDecoder): OscPacket {
+  if (bytes[start] !== HASH) return decodeMessage(bytes, view, start, end, d);
   const bundle: OscBundle = { timetag: view.getBigUint64(start + 8), elements: [] };
   let pos = start + 16;
   while (pos < end) {
     const size = readInt32(bytes, pos);
-    bundle.elements.push(decodeElement(bytes, view, pos + 4, pos + 4 + size));
+    bundle.elements.push(decodeElement(bytes, view, pos + 4, pos + 4 + size, d));
     pos += 4 + size;
   }
   return bundle;
+}
+
+/** Decoding options. */
+export interface DecodeOptions {
+  /**
+   * What to do with a string that is not valid UTF-8: "error" (the default) throws an
+   * `OscDecodeError`; "replace" decodes it with U+FFFD in place of the bad bytes (the router
+   * reads control messages this way: their bytes are forwarded, not their text).
+   */
+  invalidUtf8?: "error" | "replace";
 }
 
 /**
  * Decodes one OSC packet.
  *
  * @param bytes the packet's bytes (a message or a bundle, size a multiple of 4)
+ * @param options how to treat strings that are not valid UTF-8
  * @returns the decoded message or bundle
  * @throws {OscDecodeError} with the offset and reason if the packet is not valid OSC
  *
@@ -103,10 +115,10 @@ function decodeElement(bytes: Uint8Array, view: DataView, start: number, end: nu
  * assert.ok(JSON.stringify(decodePacket(bytes)) === '{"address":"/oscillator/4/frequency","args":[{"type":"f","value":440}]}');
  * ```
  */
-export function decodePacket(bytes: Uint8Array): OscPacket {
+export function decodePacket(bytes: Uint8Array, options: DecodeOptions = {}): OscPacket {
   scanPacket(bytes);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return decodeElement(bytes, view, 0, bytes.length);
+  return decodeElement(bytes, view, 0, bytes.length, options.invalidUtf8 === "replace" ? lenientDecoder : utf8Decoder);
 }
 
 /** A growable big-endian byte writer. */

@@ -5,6 +5,7 @@
  */
 
 import type { OscMessage } from "../osc/types.ts";
+import { checkMessage, skipBlob, skipString } from "../osc/validate.ts";
 import { argText } from "./arg_text.ts";
 import { ProtocolError } from "./error_code.ts";
 
@@ -19,9 +20,10 @@ export const REGISTER_ADDRESS = "/oscrouter/register";
 /** What a register message asks for. */
 export interface RegisterRequest {
   userName: string;
-  userPassword: string;
+  /** The password's bytes exactly as sent ("any content": they need not be UTF-8). */
+  userPassword: Uint8Array;
   groupName: string;
-  groupPassword: string;
+  groupPassword: Uint8Array;
   /** The id to echo in the reply, as text ("0" when absent). */
   idText: string;
 }
@@ -30,6 +32,50 @@ export interface RegisterRequest {
 // deno-lint-ignore no-control-regex
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+const FIXED: Record<string, number> = { i: 4, f: 4, c: 4, r: 4, m: 4, h: 8, t: 8, d: 8, T: 0, F: 0, N: 0, I: 0 };
+
+/**
+ * The raw bytes of a valid message's first `count` string arguments (`s` or `S`), by position;
+ * other types give undefined. Passwords are compared as these bytes, and names are checked
+ * for valid UTF-8 on them, since a decoded string cannot tell.
+ *
+ * @param packet a valid OSC message
+ * @param count how many arguments to look at
+ * @returns one entry per argument looked at
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeMessage } from "../osc/codec.ts";
+ * import { rawStringArgs } from "./register.ts";
+ * const raw = rawStringArgs(encodeMessage({ address: "/r", args: [{ type: "i", value: 1 }, { type: "s", value: "pw" }] }), 2);
+ * assert.deepEqual(raw, [undefined, new TextEncoder().encode("pw")]);
+ * ```
+ */
+export function rawStringArgs(packet: Uint8Array, count: number): (Uint8Array | undefined)[] {
+  const end = packet.length;
+  const tags = checkMessage(packet, 0, end);
+  let pos = skipString(packet, tags, end);
+  const out: (Uint8Array | undefined)[] = [];
+  for (let i = tags + 1; packet[i] !== 0 && out.length < count; i++) {
+    const tag = String.fromCharCode(packet[i]!);
+    if (tag === "s" || tag === "S") {
+      out.push(packet.subarray(pos, packet.indexOf(0, pos)));
+      pos = skipString(packet, pos, end);
+    } else if (tag === "b") {
+      out.push(undefined);
+      pos = skipBlob(packet, pos, end);
+    } else if (tag in FIXED) {
+      out.push(undefined);
+      pos += FIXED[tag]!;
+    } else {
+      break; // arrays: the argument types are wrong for a register anyway
+    }
+  }
+  return out;
+}
 
 /**
  * Checks a user or group name: 1 to 256 bytes of UTF-8 without control characters.
@@ -92,11 +138,11 @@ const USAGE = "send /oscrouter/register userName userPassword groupName groupPas
  *   { type: "s", value: "ana" }, { type: "s", value: "pw" }, { type: "s", value: "band" },
  *   { type: "f", value: 1234 },
  * ] });
- * assert.equal(r.groupPassword, "1234");
+ * assert.deepEqual(r.groupPassword, new TextEncoder().encode("1234"));
  * assert.equal(r.idText, "0");
  * ```
  */
-export function parseRegister(message: OscMessage): RegisterRequest {
+export function parseRegister(message: OscMessage, raw: (Uint8Array | undefined)[] = []): RegisterRequest {
   const { args } = message;
   if (args.length < 4) {
     throw new ProtocolError(
@@ -129,21 +175,36 @@ export function parseRegister(message: OscMessage): RegisterRequest {
     }
     idText = id;
   }
-  const [userName, userPassword, groupName, groupPassword] = texts;
-  for (const [field, password] of [["user", userPassword], ["group", groupPassword]] as const) {
-    if (utf8.encode(password).length > MAX_PASSWORD_BYTES) {
+  // Names must be UTF-8; passwords are bytes ("any content"), so a string argument is taken raw.
+  const name = (kind: "user" | "group", i: number): string => {
+    const bytes = raw[i];
+    if (bytes === undefined) return texts[i]!;
+    try {
+      return strictUtf8.decode(bytes);
+    } catch {
       throw new ProtocolError(
-        "bad_register",
-        `The ${field} password is longer than ${MAX_PASSWORD_BYTES} bytes; choose a shorter one`,
+        "invalid_name",
+        `The ${kind} name is not valid UTF-8; choose a name in UTF-8 text`,
         REGISTER_ADDRESS,
       );
     }
-  }
+  };
+  const password = (kind: "user" | "group", i: number): Uint8Array => {
+    const bytes = raw[i] ?? utf8.encode(texts[i]!);
+    if (bytes.length > MAX_PASSWORD_BYTES) {
+      throw new ProtocolError(
+        "bad_register",
+        `The ${kind} password is longer than ${MAX_PASSWORD_BYTES} bytes; choose a shorter one`,
+        REGISTER_ADDRESS,
+      );
+    }
+    return bytes;
+  };
   return {
-    userName: checkName("user", userName),
-    userPassword,
-    groupName: checkName("group", groupName),
-    groupPassword,
+    userName: checkName("user", name("user", 0)),
+    userPassword: password("user", 1),
+    groupName: checkName("group", name("group", 2)),
+    groupPassword: password("group", 3),
     idText,
   };
 }

@@ -21,7 +21,7 @@ import {
 import { argText } from "./arg_text.ts";
 import { ERROR_CODES, type ErrorCode, ProtocolError } from "./error_code.ts";
 import { PRIVATE_ADDRESS, rewritePrivate } from "./private_message.ts";
-import { parseRegister, REGISTER_ADDRESS } from "./register.ts";
+import { parseRegister, rawStringArgs, REGISTER_ADDRESS } from "./register.ts";
 import { errorPacket, registerReply, userListPacket } from "./replies.ts";
 import { Secret } from "./secret.ts";
 import type { Session } from "./session.ts";
@@ -280,7 +280,7 @@ export class Router {
       );
       return;
     }
-    if (!this.#register(session, message)) return;
+    if (!this.#register(session, message, first!)) return;
     if ((flags & PACKET_BUNDLE) === 0) return;
     let rest = false;
     for (const element of bundleMessages(packet)) {
@@ -293,7 +293,9 @@ export class Router {
 
   #decode(session: Session, message: Uint8Array): OscMessage | undefined {
     try {
-      return decodePacket(message) as OscMessage;
+      // Control messages are read leniently: their strings need not be UTF-8 (passwords are
+      // "any content", a private message's payload is forwarded as bytes).
+      return decodePacket(message, { invalidUtf8: "replace" }) as OscMessage;
     } catch (e) {
       if (!(e instanceof OscDecodeError)) throw e;
       this.#reportMalformed(session, message, e);
@@ -301,10 +303,10 @@ export class Router {
     }
   }
 
-  #register(session: Session, message: OscMessage): boolean {
+  #register(session: Session, message: OscMessage, bytes: Uint8Array): boolean {
     let request;
     try {
-      request = parseRegister(message);
+      request = parseRegister(message, rawStringArgs(bytes, 4));
     } catch (e) {
       if (!(e instanceof ProtocolError)) throw e;
       this.#refuse(session, e);

@@ -24,8 +24,8 @@ const KEY = randomBytes(32);
 export class Secret {
   #digest: Uint8Array;
 
-  /** @param password the password's text */
-  constructor(password: string) {
+  /** @param password the password's text, or its bytes */
+  constructor(password: string | Uint8Array) {
     this.#digest = Secret.#hash(password);
   }
 
@@ -36,12 +36,13 @@ export class Secret {
    * @param password the candidate
    * @returns true if it is the same password
    */
-  matches(password: string): boolean {
+  matches(password: string | Uint8Array): boolean {
     return timingSafeEqual(this.#digest, Secret.#hash(password));
   }
 
-  static #hash(password: string): Uint8Array {
-    return createHmac("sha256", KEY).update(password, "utf8").digest();
+  static #hash(password: string | Uint8Array): Uint8Array {
+    const hmac = createHmac("sha256", KEY);
+    return (typeof password === "string" ? hmac.update(password, "utf8") : hmac.update(password)).digest();
   }
 
   /** Keeps the digest out of logs and inspection. */

@@ -389,3 +389,49 @@ Deno.test("counters: packets in and out, errors by code", () => {
   router.receive(a, msg("/oscrouter/nope"));
   assert.equal(router.counters.errors.reserved_address, 1);
 });
+
+/** A register whose strings are patched: every byte 0x01 in the encoded packet becomes `byte`. */
+function registerWithByte(user: string, userPw: string, byte: number, group = "band"): Uint8Array {
+  const packet = register(user, group, undefined, userPw);
+  return packet.map((b) => b === 0x01 ? byte : b);
+}
+
+Deno.test("register: passwords are bytes, any content, even not UTF-8 (Latin-1 from an old client)", () => {
+  const { router, join } = setup();
+  const b = join("bob");
+  const a = new FakeSession("a");
+  router.receive(a, registerWithByte("ana", "caf\x01", 0xe9)); // "café" in Latin-1
+  assert.equal((a.take()[0] as OscMessage).address, "/oscrouter/register/ana/0");
+  b.take();
+  const again = new FakeSession("again");
+  router.receive(again, registerWithByte("ana", "caf\x01", 0xe9));
+  assert.equal((again.take()[0] as OscMessage).address, "/oscrouter/register/ana/0", "the same bytes match");
+  const other = new FakeSession("other");
+  router.receive(other, registerWithByte("ana", "caf\x01", 0xe8));
+  assert.equal(errorOf(other.take()[0]!)[0], "wrong_user_password", "other bytes do not");
+  const utf8 = new FakeSession("utf8");
+  router.receive(utf8, register("ana", "band", undefined, "café"));
+  assert.equal(errorOf(utf8.take()[0]!)[0], "wrong_user_password", "nor does the UTF-8 spelling");
+});
+
+Deno.test("register: a user name that is not valid UTF-8 is invalid_name", () => {
+  const router = new Router();
+  const session = new FakeSession("x");
+  router.receive(session, registerWithByte("an\x01", "pw", 0xff));
+  const [code, message] = errorOf(session.take()[0]!);
+  assert.equal(code, "invalid_name");
+  assert.match(message, /not valid UTF-8/);
+  assert.equal(session.closed, "invalid_name");
+});
+
+Deno.test("private: a payload that is not UTF-8 is delivered byte for byte", () => {
+  const { router, join } = setup();
+  const a = join("ana");
+  const b = join("bob");
+  a.take();
+  const sent = msg("/oscrouter/private", s("bob"), s("k\x01y"), s("v\x01")).map((x) => x === 0x01 ? 0xfe : x);
+  router.receive(a, sent);
+  const got = b.received[0]!;
+  const expected = msg("/oscrouter/private", s("ana"), s("k\x01y"), s("v\x01")).map((x) => x === 0x01 ? 0xfe : x);
+  assert.deepEqual([...got], [...expected]);
+});
