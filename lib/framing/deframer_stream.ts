@@ -31,7 +31,11 @@ export interface Decoder {
  * ```
  */
 export class DeframerStream extends TransformStream<Uint8Array, Deframed[]> {
-  /** @param decoder the decoder, owned by the stream from now on */
+  /**
+   * Wraps `decoder`.
+   *
+   * @param decoder the decoder, owned by the stream from now on
+   */
   constructor(decoder: Decoder) {
     super({
       transform(chunk, controller) {

@@ -24,6 +24,8 @@ export class FrameTooLargeError extends RangeError {
   /** Protocol error code. */
   readonly code = "packet_too_large";
   /**
+   * A frame of `sizeBytes` over `maxPacketBytes`.
+   *
    * @param sizeBytes the frame's size (announced by a length prefix, or reached so far in SLIP)
    * @param maxPacketBytes the limit
    * @param fatal true when the stream cannot continue
@@ -52,6 +54,8 @@ export class BadFrameError extends SyntaxError {
   /** Protocol error code. */
   readonly code = "bad_frame";
   /**
+   * A broken frame.
+   *
    * @param message what is wrong with the frame
    * @param fatal true when the stream cannot continue
    */
@@ -77,7 +81,11 @@ export class MisalignedFrameError extends SyntaxError {
   readonly code = "malformed_packet";
   /** Never fatal: the stream stays in sync. */
   readonly fatal = false;
-  /** @param sizeBytes the frame's size */
+  /**
+   * A frame of `sizeBytes`, not a multiple of 4.
+   *
+   * @param sizeBytes the frame's size
+   */
   constructor(readonly sizeBytes: number) {
     super(`Packet size ${sizeBytes} is not a multiple of 4, so it is not OSC; the packet was skipped`);
     this.name = "MisalignedFrameError";

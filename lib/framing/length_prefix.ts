@@ -44,7 +44,11 @@ export class LengthPrefixDecoder {
   #gatheredBytes = 0;
   #failed = false;
 
-  /** @param options the packet size limit */
+  /**
+   * A decoder with a packet size limit.
+   *
+   * @param options the packet size limit
+   */
   constructor(options: LengthPrefixOptions) {
     this.#maxPacketBytes = options.maxPacketBytes;
   }
@@ -130,7 +134,11 @@ export class LengthPrefixDecoder {
  * ```
  */
 export class LengthPrefixDeframer extends DeframerStream {
-  /** @param options the packet size limit */
+  /**
+   * A deframer with a packet size limit.
+   *
+   * @param options the packet size limit
+   */
   constructor(options: LengthPrefixOptions) {
     super(new LengthPrefixDecoder(options));
   }

@@ -25,7 +25,11 @@ export class OutgoingPacket {
   #lengthPrefixed: Uint8Array | undefined;
   #slip: Uint8Array | undefined;
 
-  /** @param packet the packet's bytes; must not change while frames may still be built */
+  /**
+   * A packet to frame for its recipients.
+   *
+   * @param packet the packet's bytes; must not change while frames may still be built
+   */
   constructor(readonly packet: Uint8Array) {}
 
   /**

@@ -57,7 +57,11 @@ export class SlipDecoder {
   /** Offset of the next ESC in the current chunk, or -1. */
   #nextEsc = -1;
 
-  /** @param options the packet size limit */
+  /**
+   * A decoder with a packet size limit.
+   *
+   * @param options the packet size limit
+   */
   constructor(options: SlipOptions) {
     this.#maxPacketBytes = options.maxPacketBytes;
   }
@@ -175,7 +179,11 @@ export class SlipDecoder {
  * ```
  */
 export class SlipDeframer extends DeframerStream {
-  /** @param options the packet size limit */
+  /**
+   * A deframer with a packet size limit.
+   *
+   * @param options the packet size limit
+   */
   constructor(options: SlipOptions) {
     super(new SlipDecoder(options));
   }

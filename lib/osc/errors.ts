@@ -28,6 +28,8 @@ export class OscDecodeError extends SyntaxError {
   readonly reason: string;
 
   /**
+   * An error at `offset`, for `reason`.
+   *
    * @param reason what was wrong, in sentence case, without the offset
    * @param offset byte offset in the packet
    */
@@ -57,7 +59,11 @@ export class OscDecodeError extends SyntaxError {
  * ```
  */
 export class OscEncodeError extends RangeError {
-  /** @param message what cannot be encoded and why */
+  /**
+   * An encoding error.
+   *
+   * @param message what cannot be encoded and why
+   */
   constructor(message: string) {
     super(message);
     this.name = "OscEncodeError";

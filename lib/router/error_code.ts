@@ -37,6 +37,8 @@ export type ErrorCode = typeof ERROR_CODES[number];
  */
 export class ProtocolError extends Error {
   /**
+   * A protocol error to report.
+   *
    * @param code the protocol's error code
    * @param message one sentence that says what went wrong and what to do; never a password
    * @param context the offending packet's address, or ""

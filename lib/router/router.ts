@@ -109,7 +109,11 @@ export class Router {
     errors: Object.fromEntries(ERROR_CODES.map((code) => [code, 0])) as Record<ErrorCode, number>,
   };
 
-  /** @param options a clock for the warning rate limit */
+  /**
+   * An empty router: no groups yet.
+   *
+   * @param options a clock for the warning rate limit
+   */
   constructor(options: RouterOptions = {}) {
     this.#warnings = new WarningLimiter({ burst: 20, perSecond: 2, ...(options.now ? { now: options.now } : {}) });
   }

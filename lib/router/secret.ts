@@ -24,7 +24,11 @@ const KEY = randomBytes(32);
 export class Secret {
   #digest: Uint8Array;
 
-  /** @param password the password's text, or its bytes */
+  /**
+   * Keeps only the digest of `password`.
+   *
+   * @param password the password's text, or its bytes
+   */
   constructor(password: string | Uint8Array) {
     this.#digest = Secret.#hash(password);
   }

@@ -29,7 +29,11 @@ export class WarningLimiter {
   #last: number;
   #suppressed = 0;
 
-  /** @param options burst size, refill rate, and a clock in milliseconds */
+  /**
+   * A limiter with a full bucket.
+   *
+   * @param options burst size, refill rate, and a clock in milliseconds
+   */
   constructor(options: { burst: number; perSecond: number; now?: () => number }) {
     this.#burst = options.burst;
     this.#perMs = options.perSecond / 1000;
