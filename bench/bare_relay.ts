@@ -7,11 +7,10 @@
  *
  * usage: deno run --allow-net bench/bare_relay.ts LENGTH_PREFIX_PORT SLIP_PORT
  */
+import { createDecoder } from "../lib/framing/by_framing.ts";
 import type { Framing } from "../lib/framing/detect.ts";
 import type { Deframed } from "../lib/framing/errors.ts";
-import { LengthPrefixDecoder } from "../lib/framing/length_prefix.ts";
 import { OutgoingPacket } from "../lib/framing/outgoing.ts";
-import { SlipDecoder } from "../lib/framing/slip.ts";
 import { decodePacket } from "../lib/osc/codec.ts";
 import type { OscMessage } from "../lib/osc/types.ts";
 import { Outbox } from "../lib/server/outbox.ts";
@@ -30,9 +29,7 @@ async function serve(conn: Deno.TcpConn, framing: Framing) {
     outbox: new Outbox(conn, { maxQueueBytes: 64 << 20, onOverflow: () => conn.close(), onError: () => {} }),
   };
   let peers: Set<Peer> | undefined;
-  const decoder = framing === "slip"
-    ? new SlipDecoder({ maxPacketBytes: 1 << 20 })
-    : new LengthPrefixDecoder({ maxPacketBytes: 1 << 20 });
+  const decoder = createDecoder(framing, { maxPacketBytes: 1 << 20 });
   const buffer = new Uint8Array(64 * 1024);
   const out: Deframed[] = [];
   try {

@@ -19,10 +19,9 @@
  * @module
  */
 
+import { createDecoder, encodeFrame } from "../lib/framing/by_framing.ts";
 import type { Framing } from "../lib/framing/detect.ts";
 import type { Deframed } from "../lib/framing/errors.ts";
-import { encodeLengthPrefixFrame, LengthPrefixDecoder } from "../lib/framing/length_prefix.ts";
-import { encodeSlipFrame, SlipDecoder } from "../lib/framing/slip.ts";
 import { decodePacket, encodeMessage } from "../lib/osc/codec.ts";
 import type { OscArg, OscMessage, OscPacket } from "../lib/osc/types.ts";
 
@@ -102,15 +101,13 @@ export class RouterClient {
   }
 
   async #write(packet: Uint8Array): Promise<void> {
-    const frame = this.#framing === "slip" ? encodeSlipFrame(packet) : encodeLengthPrefixFrame(packet);
+    const frame = encodeFrame(this.#framing, packet);
     let written = 0;
     while (written < frame.length) written += await this.#conn.write(frame.subarray(written));
   }
 
   async #readLoop(): Promise<void> {
-    const decoder = this.#framing === "slip"
-      ? new SlipDecoder({ maxPacketBytes: 16 << 20 })
-      : new LengthPrefixDecoder({ maxPacketBytes: 16 << 20 });
+    const decoder = createDecoder(this.#framing, { maxPacketBytes: 16 << 20 });
     const buffer = new Uint8Array(64 * 1024);
     const out: Deframed[] = [];
     try {

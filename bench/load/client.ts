@@ -1,9 +1,9 @@
 /** A load-generating OSC client: sends numbered, timestamped 32-byte messages and checks what arrives. */
+import { createDecoder, encodeFrame } from "../../lib/framing/by_framing.ts";
 import type { Framing } from "../../lib/framing/detect.ts";
 import { concatBytes } from "../../lib/framing/concat.ts";
 import type { Deframed } from "../../lib/framing/errors.ts";
-import { encodeLengthPrefixFrame, LengthPrefixDecoder } from "../../lib/framing/length_prefix.ts";
-import { encodeSlipFrame, SlipDecoder } from "../../lib/framing/slip.ts";
+import { encodeSlipFrame } from "../../lib/framing/slip.ts";
 import { encodeMessage } from "../../lib/osc/codec.ts";
 import type { Tracker } from "./tracker.ts";
 
@@ -77,7 +77,7 @@ export class LoadClient {
   }
 
   frame(packet: Uint8Array): Uint8Array {
-    return this.framing === "slip" ? encodeSlipFrame(packet) : encodeLengthPrefixFrame(packet);
+    return encodeFrame(this.framing, packet);
   }
 
   /** Stops reading (a slow consumer): the kernel buffers fill, then the router's queue. */
@@ -121,9 +121,7 @@ export class LoadClient {
   }
 
   async #readLoop(): Promise<void> {
-    const decoder = this.framing === "slip"
-      ? new SlipDecoder({ maxPacketBytes: 1 << 20 })
-      : new LengthPrefixDecoder({ maxPacketBytes: 1 << 20 });
+    const decoder = createDecoder(this.framing, { maxPacketBytes: 1 << 20 });
     const buffer = new Uint8Array(64 * 1024);
     const out: Deframed[] = [];
     try {

@@ -9,10 +9,10 @@
 
 import dgram from "node:dgram";
 import { getLogger } from "@logtape/logtape";
+import { createDecoder } from "../framing/by_framing.ts";
 import type { Framing } from "../framing/detect.ts";
 import type { Deframed } from "../framing/errors.ts";
-import { LengthPrefixDecoder } from "../framing/length_prefix.ts";
-import { encodeSlipFrame, SlipDecoder } from "../framing/slip.ts";
+import { encodeSlipFrame } from "../framing/slip.ts";
 import { decodePacket, encodeMessage } from "../osc/codec.ts";
 import { OscDecodeError } from "../osc/errors.ts";
 import { scanPacket } from "../osc/validate.ts";
@@ -223,9 +223,7 @@ export class Bridge {
       address: "/oscrouter/register",
       args: [o.user, o.userPassword, o.group, o.groupPassword, id].map((value) => ({ type: "s" as const, value })),
     }));
-    const decoder = o.framing === "slip"
-      ? new SlipDecoder({ maxPacketBytes: 16 * 1024 * 1024 })
-      : new LengthPrefixDecoder({ maxPacketBytes: 16 * 1024 * 1024 });
+    const decoder = createDecoder(o.framing, { maxPacketBytes: 16 * 1024 * 1024 });
     const buffer = new Uint8Array(64 * 1024);
     const out: Deframed[] = [];
     for (;;) {

@@ -5,8 +5,7 @@
  */
 
 import type { Framing } from "./detect.ts";
-import { encodeLengthPrefixFrame } from "./length_prefix.ts";
-import { encodeSlipFrame } from "./slip.ts";
+import { encodeFrame } from "./by_framing.ts";
 
 /**
  * A packet to send, with its frames built lazily and shared: however many recipients
@@ -39,7 +38,7 @@ export class OutgoingPacket {
    * @returns the frame (shared: do not modify)
    */
   frame(framing: Framing): Uint8Array {
-    if (framing === "slip") return this.#slip ??= encodeSlipFrame(this.packet);
-    return this.#lengthPrefixed ??= encodeLengthPrefixFrame(this.packet);
+    if (framing === "slip") return this.#slip ??= encodeFrame(framing, this.packet);
+    return this.#lengthPrefixed ??= encodeFrame(framing, this.packet);
   }
 }

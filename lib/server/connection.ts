@@ -6,11 +6,12 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { createDecoder } from "../framing/by_framing.ts";
 import { detectFraming, type Framing } from "../framing/detect.ts";
 import type { Deframed } from "../framing/errors.ts";
-import { LengthPrefixDecoder } from "../framing/length_prefix.ts";
+import type { LengthPrefixDecoder } from "../framing/length_prefix.ts";
 import type { OutgoingPacket } from "../framing/outgoing.ts";
-import { SlipDecoder } from "../framing/slip.ts";
+import type { SlipDecoder } from "../framing/slip.ts";
 import { ProtocolError } from "../router/error_code.ts";
 import type { Router } from "../router/router.ts";
 import type { Session } from "../router/session.ts";
@@ -185,7 +186,7 @@ export class Connection implements Session {
       });
     }
     this.#framing = detected;
-    return detected === "slip" ? new SlipDecoder({ maxPacketBytes }) : new LengthPrefixDecoder({ maxPacketBytes });
+    return createDecoder(detected, { maxPacketBytes });
   }
 
   #handle(item: Deframed): void {

@@ -1,8 +1,7 @@
 /** A real TCP OSC client for server tests: framing, a receive queue with timeouts. */
+import { createDecoder, encodeFrame } from "../../lib/framing/by_framing.ts";
 import type { Framing } from "../../lib/framing/detect.ts";
 import type { Deframed } from "../../lib/framing/errors.ts";
-import { encodeLengthPrefixFrame, LengthPrefixDecoder } from "../../lib/framing/length_prefix.ts";
-import { encodeSlipFrame, SlipDecoder } from "../../lib/framing/slip.ts";
 import { decodePacket, encodeMessage } from "../../lib/osc/codec.ts";
 import type { OscArg, OscMessage } from "../../lib/osc/types.ts";
 
@@ -27,9 +26,7 @@ export class TestClient {
   }
 
   async #readLoop(): Promise<void> {
-    const decoder = this.framing === "slip"
-      ? new SlipDecoder({ maxPacketBytes: 1 << 24 })
-      : new LengthPrefixDecoder({ maxPacketBytes: 1 << 24 });
+    const decoder = createDecoder(this.framing, { maxPacketBytes: 1 << 24 });
     const buffer = new Uint8Array(65536);
     try {
       for (;;) {
@@ -52,7 +49,7 @@ export class TestClient {
 
   /** Frames and sends one packet. */
   async send(packet: Uint8Array): Promise<void> {
-    await this.sendRaw(this.framing === "slip" ? encodeSlipFrame(packet) : encodeLengthPrefixFrame(packet));
+    await this.sendRaw(encodeFrame(this.framing, packet));
   }
 
   /** Sends a message built from an address and arguments. */
