@@ -7,7 +7,6 @@
 
 import { getLogger } from "@logtape/logtape";
 import webClientPage from "../../examples/web/index.html" with { type: "text" };
-import { ProtocolError } from "../router/error_code.ts";
 import { formatPeer } from "../server/connection.ts";
 import type { Server } from "../server/server.ts";
 import statusPage from "./status.html" with { type: "text" };
@@ -112,14 +111,7 @@ export function startHttp(server: Server, options: HttpOptions): HttpServer {
     });
     if (!server.admit(session)) {
       socket.addEventListener("open", () => {
-        server.router.sendError(
-          session,
-          new ProtocolError(
-            "server_full",
-            `The router has its maximum of ${server.options.maxConnections} connections; try again later`,
-            "",
-          ),
-        );
+        server.router.sendError(session, server.fullError());
         session.close("server_full");
       });
     }

@@ -6,7 +6,8 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Framing } from "../framing/detect.ts";
-import { OutgoingPacket } from "../framing/outgoing.ts";
+import { encodeFrame } from "../framing/by_framing.ts";
+import { ProtocolError } from "../router/error_code.ts";
 import { errorPacket } from "../router/replies.ts";
 import { Router } from "../router/router.ts";
 import { WarningLimiter } from "../router/warning_limiter.ts";
@@ -178,12 +179,24 @@ export class Server {
    */
   admit(session: Session): boolean {
     if (this.#closing || this.connectionCount >= this.options.maxConnections) {
-      this.refusedConnections++;
-      this.router.counters.errors.server_full++;
+      this.refusedConnections++; // the error itself is counted when the caller sends it
       return false;
     }
     this.#externalSessions.add(session);
     return true;
+  }
+
+  /**
+   * The error a connection over --max-connections gets, on any transport.
+   *
+   * @returns the `server_full` error
+   */
+  fullError(): ProtocolError {
+    return new ProtocolError(
+      "server_full",
+      `The router has its maximum of ${this.options.maxConnections} connections; try again later or ask the operator to raise --max-connections`,
+      "",
+    );
   }
 
   /**
@@ -246,13 +259,8 @@ export class Server {
         max: this.options.maxConnections,
       });
     }
-    const frame = new OutgoingPacket(
-      errorPacket(
-        "server_full",
-        `The router has its maximum of ${this.options.maxConnections} connections; try again later or ask the operator to raise --max-connections`,
-        "",
-      ),
-    ).frame(framing);
+    const error = this.fullError();
+    const frame = encodeFrame(framing, errorPacket(error.code, error.message, error.context));
     // Best effort: the frame fits in the socket buffer; never wait on a peer we refuse.
     const refusal = conn.write(frame).then(() => {}, () => {}).finally(() => {
       this.#refusals.delete(refusal);

@@ -144,13 +144,17 @@ Deno.test("http: WebSocket errors and limits are the TCP ports' own", async () =
 });
 
 Deno.test("http: WebSocket sessions count against --max-connections", async () => {
-  await withHttp({ maxConnections: 1 }, async ({ ws, lp }) => {
+  await withHttp({ maxConnections: 1 }, async ({ ws, lp, server }) => {
     const tcp = await TestClient.connect(lp);
     try {
       await tcp.register("tcp");
       const over = await WsClient.connect(ws);
-      assert.equal((await over.nextError())[0], "server_full");
+      const [code, message] = await over.nextError();
+      assert.equal(code, "server_full");
+      assert.match(message, /--max-connections/, "the same message as on the TCP ports");
       await over.closed;
+      assert.equal(server.router.counters.errors.server_full, 1, "counted once");
+      assert.equal(server.refusedConnections, 1);
     } finally {
       await tcp.close();
     }

@@ -157,6 +157,7 @@ Deno.test("resilience: 1000 connections at once against --max-connections 999: e
       const [code] = await refused.nextError();
       assert.equal(code, "server_full");
       assert.equal(server.connectionCount, 999);
+      assert.equal(server.router.counters.errors.server_full, 1, "counted once");
       // The accepted ones work: the last of them registers.
       const accepted = conns.filter((c) => !c.closed);
       assert.deepEqual(await accepted.at(-1)!.register("last"), ["last"]);
