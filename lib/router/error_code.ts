@@ -18,6 +18,13 @@ export const ERROR_CODES = [
   "packet_too_large",
   "bad_frame",
   "server_full",
+  // Added for hostile input (issues 10 and 11): clients that know only the first twelve
+  // treat them as any other error (OSCRouterClient ignores unknown messages, Pd prints them).
+  "too_many_connections",
+  "too_many_attempts",
+  "unknown_group",
+  "server_busy",
+  "idle_timeout",
 ] as const;
 
 /** One of the protocol's error codes. */

@@ -1,0 +1,129 @@
+/**
+ * One budget for every byte that clients can make the router hold: partial frames, outboxes,
+ * WebSocket and event-stream buffers. Each holder charges what it holds; when the total would
+ * pass the limit, the holder that holds the most gives way (it is cut off), so one client cannot
+ * take the memory that every other client's concert needs.
+ *
+ * @module
+ */
+
+/** Something that holds client bytes and can be made to let go of them. */
+export interface BudgetHolder {
+  /** Who it is, for logs ("203.0.113.5:51234"). */
+  readonly peer: string;
+  /**
+   * Drops everything it holds and closes, at once (no flush): the budget already took its
+   * bytes back. Called at most once per holder.
+   *
+   * @param reason why, for logs and for the client's error
+   */
+  shed(reason: string): void;
+}
+
+/**
+ * A byte budget shared by all holders.
+ *
+ * Policy when a charge would pass the limit: the holder that holds the most is shed (its bytes
+ * are returned at once). If that holder is the one charging, the charge is refused instead and
+ * the caller drops what it wanted to keep (a new partial frame, a packet for a slow reader);
+ * otherwise the charge goes through. Shedding repeats until the charge fits.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MemoryBudget } from "./memory_budget.ts";
+ * const shed: string[] = [];
+ * const holder = (peer: string) => ({ peer, shed: () => shed.push(peer) });
+ * const budget = new MemoryBudget(100);
+ * const big = holder("big"), small = holder("small");
+ * assert.ok(budget.charge(big, 80));
+ * assert.ok(budget.charge(small, 30)); // over 100: "big" holds the most and is shed
+ * assert.deepEqual(shed, ["big"]);
+ * assert.equal(budget.usedBytes, 30);
+ * assert.ok(!budget.charge(small, 90)); // "small" would be the biggest: refused, not shed
+ * ```
+ */
+export class MemoryBudget {
+  readonly limitBytes: number;
+  #held = new Map<BudgetHolder, number>();
+  #used = 0;
+  /** Holders shed since the start (for the status page and metrics). */
+  shedCount = 0;
+
+  /**
+   * @param limitBytes the most that all holders together may hold
+   */
+  constructor(limitBytes: number) {
+    this.limitBytes = limitBytes;
+  }
+
+  /** Bytes held now, over all holders. */
+  get usedBytes(): number {
+    return this.#used;
+  }
+
+  /**
+   * What one holder holds.
+   *
+   * @param holder a holder
+   * @returns its bytes (0 if unknown)
+   */
+  heldBy(holder: BudgetHolder): number {
+    return this.#held.get(holder) ?? 0;
+  }
+
+  /**
+   * Changes what `holder` holds by `deltaBytes` (negative to give back).
+   *
+   * @param holder who holds the bytes
+   * @param deltaBytes bytes taken (> 0) or returned (< 0)
+   * @returns false when a positive charge was refused (the caller must not keep the bytes)
+   */
+  charge(holder: BudgetHolder, deltaBytes: number): boolean {
+    if (deltaBytes === 0) return true;
+    const current = this.#held.get(holder) ?? 0;
+    if (deltaBytes < 0) {
+      const next = Math.max(0, current + deltaBytes);
+      this.#used -= current - next;
+      if (next === 0) this.#held.delete(holder);
+      else this.#held.set(holder, next);
+      return true;
+    }
+    while (this.#used + deltaBytes > this.limitBytes) {
+      const victim = this.#largest();
+      if (victim === undefined || victim === holder || this.heldBy(victim) <= current + deltaBytes) {
+        return false;
+      }
+      this.release(victim);
+      this.shedCount++;
+      victim.shed(`the router's memory budget of ${this.limitBytes} bytes is full and this client held the most`);
+    }
+    this.#held.set(holder, current + deltaBytes);
+    this.#used += deltaBytes;
+    return true;
+  }
+
+  /**
+   * Returns everything `holder` holds (it is gone).
+   *
+   * @param holder a holder
+   */
+  release(holder: BudgetHolder): void {
+    const current = this.#held.get(holder);
+    if (current === undefined) return;
+    this.#held.delete(holder);
+    this.#used -= current;
+  }
+
+  #largest(): BudgetHolder | undefined {
+    let best: BudgetHolder | undefined;
+    let bestBytes = -1;
+    for (const [holder, bytes] of this.#held) {
+      if (bytes > bestBytes) {
+        best = holder;
+        bestBytes = bytes;
+      }
+    }
+    return best;
+  }
+}
