@@ -12,6 +12,7 @@ let delivered = 0;
 const session = (name: string): Session => ({
   framing: "length-prefix",
   peer: name,
+  address: name,
   send: (_p: OutgoingPacket) => void delivered++,
   close: () => {},
 });

@@ -7,7 +7,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import webClientPage from "../../examples/web/index.html" with { type: "text" };
-import { formatPeer } from "../server/connection.ts";
+import { addressKey, formatPeerAddress } from "../net/address.ts";
 import type { Server } from "../server/server.ts";
 import statusPage from "./status.html" with { type: "text" };
 import { prometheusText, StatusSampler } from "./status.ts";
@@ -89,19 +89,20 @@ export function startHttp(server: Server, options: HttpOptions): HttpServer {
       case "/client/":
         return new Response(webClientPage, { headers: { "content-type": "text/html; charset=utf-8" } });
       case "/osc":
-        return upgrade(request, formatPeer({ ...info.remoteAddr, transport: "tcp" }));
+        return upgrade(request, info.remoteAddr);
       default:
         return new Response("Not found: try /, /metrics, /healthz, /client or /osc\n", { status: 404 });
     }
   };
 
-  const upgrade = (request: Request, peer: string): Response => {
+  const upgrade = (request: Request, remote: Deno.NetAddr): Response => {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("/osc is a WebSocket endpoint: one binary message per OSC packet\n", { status: 426 });
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
     const { maxPacketBytes, maxQueueBytes, registerTimeoutMs } = server.options;
-    const session = new WebSocketSession(socket, peer, {
+    const peer = formatPeerAddress(remote.hostname, remote.port);
+    const session = new WebSocketSession(socket, peer, addressKey(remote.hostname), {
       router: server.router,
       maxPacketBytes,
       maxQueueBytes,

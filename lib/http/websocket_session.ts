@@ -30,6 +30,7 @@ export interface WebSocketSessionOptions {
 export class WebSocketSession implements Session {
   readonly framing = "websocket" as const;
   readonly peer: string;
+  readonly address: string;
   #socket: WebSocket;
   #options: WebSocketSessionOptions;
   #closing = false;
@@ -39,11 +40,13 @@ export class WebSocketSession implements Session {
   /**
    * @param socket the upgraded socket (not yet open)
    * @param peer the client's address, for logs
+   * @param address the client's address key (see `addressKey`)
    * @param options shared settings
    */
-  constructor(socket: WebSocket, peer: string, options: WebSocketSessionOptions) {
+  constructor(socket: WebSocket, peer: string, address: string, options: WebSocketSessionOptions) {
     this.#socket = socket;
     this.peer = peer;
+    this.address = address;
     this.#options = options;
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {

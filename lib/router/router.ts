@@ -82,7 +82,7 @@ export interface RouterOptions {
  * import { encodeMessage } from "../osc/codec.ts";
  * import type { OutgoingPacket } from "../framing/outgoing.ts";
  * const inbox: OutgoingPacket[] = [];
- * const session = (name: string) => ({ framing: "slip" as const, peer: name, send: (p: OutgoingPacket) => { if (name === "b") inbox.push(p); }, close() {} });
+ * const session = (name: string) => ({ framing: "slip" as const, peer: name, address: name, send: (p: OutgoingPacket) => { if (name === "b") inbox.push(p); }, close() {} });
  * const router = new Router();
  * const a = session("a"), b = session("b");
  * const register = (user: string) => encodeMessage({ address: "/oscrouter/register", args: [user, "pw", "band", "gpw"].map((value) => ({ type: "s" as const, value })) });

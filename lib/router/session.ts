@@ -15,6 +15,12 @@ export interface Session {
   /** The peer's address, for logs ("203.0.113.5:51234"). */
   readonly peer: string;
   /**
+   * The client's network address without the port, the key of per-address limits: an IPv4
+   * address ("203.0.113.5"), or an IPv6 /64 prefix ("2001:db8:1:2::/64"), since one IPv6
+   * host commonly holds a whole /64.
+   */
+  readonly address: string;
+  /**
    * Queues a packet for this connection. Must take what it needs (the frame) during the
    * call: the packet's bytes may be a view of a read buffer that is reused afterwards.
    */

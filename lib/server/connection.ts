@@ -16,6 +16,7 @@ import { ProtocolError } from "../router/error_code.ts";
 import type { Router } from "../router/router.ts";
 import type { Session } from "../router/session.ts";
 import { WarningLimiter } from "../router/warning_limiter.ts";
+import { addressKey, formatPeerAddress } from "../net/address.ts";
 import { Outbox } from "./outbox.ts";
 
 const logger = getLogger(["tcposcrouter", "connection"]);
@@ -46,8 +47,7 @@ export interface ConnectionOptions {
 /** Formats a peer address; IPv4 clients on a dual-stack socket appear as plain IPv4. */
 export function formatPeer(addr: Deno.Addr): string {
   if (addr.transport !== "tcp") return addr.transport;
-  const host = addr.hostname.startsWith("::ffff:") ? addr.hostname.slice(7) : addr.hostname;
-  return host.includes(":") ? `[${host}]:${addr.port}` : `${host}:${addr.port}`;
+  return formatPeerAddress(addr.hostname, addr.port);
 }
 
 /**
@@ -55,6 +55,7 @@ export function formatPeer(addr: Deno.Addr): string {
  */
 export class Connection implements Session {
   readonly peer: string;
+  readonly address: string;
   #conn: Deno.TcpConn;
   #options: ConnectionOptions;
   #framing: Framing;
@@ -75,6 +76,7 @@ export class Connection implements Session {
     this.#options = options;
     this.#framing = options.portFraming;
     this.peer = formatPeer(conn.remoteAddr);
+    this.address = addressKey(conn.remoteAddr.hostname);
     this.done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#outbox = new Outbox(conn, {
       maxQueueBytes: options.maxQueueBytes,

@@ -8,7 +8,10 @@ import type { Session } from "../../lib/router/session.ts";
 export class FakeSession implements Session {
   readonly received: Uint8Array[] = [];
   closed: string | undefined;
-  constructor(readonly peer: string, readonly framing: Framing = "length-prefix") {}
+  readonly address: string;
+  constructor(readonly peer: string, readonly framing: Framing = "length-prefix", address?: string) {
+    this.address = address ?? peer;
+  }
   send(packet: OutgoingPacket): void {
     if (this.closed !== undefined) throw new Error(`${this.peer}: send after close`);
     this.received.push(packet.packet);
