@@ -162,6 +162,12 @@ export function buildProgram(version: string): Command {
         .env("TCPOSCROUTER_MAX_CONNECTIONS").argParser(integer(1, 1_000_000)).default(d.maxConnections),
     )
     .addOption(
+      new Option(
+        "--max-memory-bytes <bytes>",
+        "most bytes all clients together may make the router hold (partial packets, queues); the client holding the most is cut off first",
+      ).env("TCPOSCROUTER_MAX_MEMORY_BYTES").argParser(integer(1024 * 1024, 2 ** 40)).default(d.maxMemoryBytes),
+    )
+    .addOption(
       new Option("--register-timeout <seconds>", "time a new connection has to register")
         .env("TCPOSCROUTER_REGISTER_TIMEOUT").argParser(integer(1, 86_400, " seconds"))
         .default(d.registerTimeoutMs / 1000),
@@ -241,6 +247,7 @@ interface Parsed {
   maxPacketBytes: number;
   maxQueueBytes: number;
   maxConnections: number;
+  maxMemoryBytes: number;
   registerTimeout: number;
   logDir?: string;
   logLevel: LogLevel;
@@ -302,6 +309,7 @@ function toConfig(o: Parsed): Config {
       maxConnections: o.maxConnections,
       registerTimeoutMs: o.registerTimeout * 1000,
       strictFraming: o.strictFraming === true,
+      maxMemoryBytes: o.maxMemoryBytes,
     },
     http: o.httpPort === undefined ? undefined : { hostname: o.httpHost, port: o.httpPort },
     log: logOptions(o),

@@ -110,9 +110,10 @@ export function startHttp(server: Server, options: HttpOptions): HttpServer {
       onClosed: (s) => server.release(s),
       onSlowConsumer: () => server.slowConsumers++,
     });
-    if (!server.admit(session)) {
+    const refusal = server.admit(session);
+    if (refusal !== undefined) {
       socket.addEventListener("open", () => {
-        server.router.sendError(session, server.fullError());
+        server.router.sendError(session, refusal);
         session.close("server_full");
       });
     }

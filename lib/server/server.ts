@@ -12,6 +12,7 @@ import { errorPacket } from "../router/replies.ts";
 import { Router } from "../router/router.ts";
 import { WarningLimiter } from "../router/warning_limiter.ts";
 import type { Session } from "../router/session.ts";
+import { MemoryBudget } from "../limits/memory_budget.ts";
 import { Connection, formatPeer } from "./connection.ts";
 
 const logger = getLogger(["tcposcrouter", "server"]);
@@ -29,6 +30,8 @@ export interface ServerOptions {
   maxConnections: number;
   registerTimeoutMs: number;
   strictFraming: boolean;
+  /** Everything clients together may make the router hold (partial frames, queues, WebSocket buffers). */
+  maxMemoryBytes: number;
 }
 
 /** Defaults of PROTOCOL.md section 6. */
@@ -41,6 +44,7 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   maxConnections: 256,
   registerTimeoutMs: 60_000,
   strictFraming: false,
+  maxMemoryBytes: 256 * 1024 * 1024,
 };
 
 /** A port could not be opened. */
@@ -113,10 +117,13 @@ export class Server {
   #externalSessions = new Set<Session>();
   /** When the server started (ms since the epoch). */
   readonly startedAt = Date.now();
+  /** The one budget for every byte clients make the router hold, on every transport. */
+  readonly budget: MemoryBudget;
 
   private constructor(options: ServerOptions, router: Router) {
     this.options = options;
     this.router = router;
+    this.budget = new MemoryBudget(options.maxMemoryBytes);
   }
 
   /**
@@ -172,18 +179,18 @@ export class Server {
   }
 
   /**
-   * Admits a session of another transport (WebSocket) under --max-connections.
+   * Admits a session of another transport (WebSocket) under the connection limits.
    *
-   * @param session the new session
-   * @returns false when the server is full (the caller refuses it with server_full)
+   * @param session the new session (its `address` is the per-address key)
+   * @returns undefined when admitted; otherwise the error to send before closing it
    */
-  admit(session: Session): boolean {
+  admit(session: Session): ProtocolError | undefined {
     if (this.#closing || this.connectionCount >= this.options.maxConnections) {
       this.refusedConnections++; // the error itself is counted when the caller sends it
-      return false;
+      return this.fullError();
     }
     this.#externalSessions.add(session);
-    return true;
+    return undefined;
   }
 
   /**
