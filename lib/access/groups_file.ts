@@ -93,7 +93,7 @@ export function parseGroupsFile(text: string): GroupsConfig {
   if (!isTable(top)) throw at("groups", "'groups' must be a table: write [groups.NAME] sections");
   for (const [name, entry] of Object.entries(top)) {
     const where = `[groups.${tomlKey(name)}]`;
-    checkNameOrThrow("group", name, () => at(name, ""));
+    checkNameOrThrow("group", name, () => at(tomlKey(name), ""));
     if (!isTable(entry)) throw at(name, `${where} must be a table with a password`);
     for (const key of Object.keys(entry)) {
       if (!GROUP_KEYS.has(key)) {
@@ -111,7 +111,7 @@ export function parseGroupsFile(text: string): GroupsConfig {
     const declaredUsers = entry.users ?? {};
     if (!isTable(declaredUsers)) throw at("users", `users in ${where} must be a table: [groups.NAME.users]`);
     for (const [user, hash] of Object.entries(declaredUsers)) {
-      checkNameOrThrow("user", user, () => at(user, ""));
+      checkNameOrThrow("user", user, () => at(tomlKey(user), ""));
       if (typeof hash !== "string") {
         throw at(user, `user '${user}' of ${where} needs a hash string: ${tomlKey(user)} = "$scrypt$..."`);
       }
