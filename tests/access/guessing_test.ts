@@ -1,0 +1,86 @@
+/** Password guessing over real sockets, from several loopback source addresses. */
+import assert from "node:assert/strict";
+import { UserListTimer } from "../../lib/access/user_list_timer.ts";
+import { Router, type RouterOptions } from "../../lib/router/router.ts";
+import { DEFAULT_SERVER_OPTIONS, Server } from "../../lib/server/server.ts";
+import { NetClient, registerOnce } from "./net_client.ts";
+
+async function withRouter(options: RouterOptions, body: (port: number, router: Router) => Promise<void>) {
+  const timer = new UserListTimer(() => router.flushUserLists());
+  const router = new Router({ onUserListsPending: (ms) => timer.schedule(ms), ...options });
+  const server = Server.start(
+    { ...DEFAULT_SERVER_OPTIONS, hostname: "127.0.0.1", lengthPrefixPort: 0, slipPort: undefined },
+    router,
+  );
+  try {
+    await body(server.listening[0]!.port, router);
+  } finally {
+    await server.close();
+    timer.stop();
+  }
+}
+
+/** Wrong-password registers from one address for `ms`, 8 at a time; counts the answers. */
+async function guess(port: number, address: string, ms: number) {
+  const counts: Record<string, number> = {};
+  const end = Date.now() + ms;
+  let n = 0;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (Date.now() < end) {
+      const code = await registerOnce(port, address, ["eve", "band", "x", `guess${n++}`]);
+      counts[code] = (counts[code] ?? 0) + 1;
+    }
+  }));
+  return counts;
+}
+
+Deno.test("guessing: one address guessing is slowed while a musician from another joins at once", async () => {
+  await withRouter({}, async (port) => {
+    const ana = await NetClient.connect(port, "127.0.0.3");
+    try {
+      ana.register("ana", "band", "upw", "right-password");
+      assert.equal(await ana.outcome(), "joined");
+      const flood = guess(port, "127.0.0.2", 1500);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = performance.now();
+      const bob = await registerOnce(port, "127.0.0.4", ["bob", "band", "upw", "right-password"]);
+      const joinMs = performance.now() - started;
+      const counts = await flood;
+      assert.equal(bob, "joined", "the musician from another address joins on the first try");
+      assert.ok(joinMs < 1000, `joined in ${joinMs.toFixed(0)} ms`);
+      const wrong = counts.wrong_group_password ?? 0;
+      assert.ok(wrong >= 5 && wrong <= 8, `${wrong} guesses were checked (5 before the lock, then ~1 per lock)`);
+      assert.ok((counts.too_many_attempts ?? 0) > 0, JSON.stringify(counts));
+      // The guesser is refused even with the right password while locked; another address is not.
+      assert.equal(await registerOnce(port, "127.0.0.2", ["eve", "band", "x", "right-password"]), "too_many_attempts");
+      assert.equal(await registerOnce(port, "127.0.0.5", ["cy", "band", "upw", "right-password"]), "joined");
+    } finally {
+      await ana.close();
+    }
+  });
+});
+
+Deno.test("guessing: wrong-password registers per second from one address, without and with the limits", async () => {
+  const rates: Record<string, number> = {};
+  for (
+    const [label, options] of [
+      ["without limits (as before)", {
+        attempts: { failureThreshold: Infinity, registerBurst: 1e9, registersPerSecond: 1e9 },
+      }],
+      ["with the default limits", {}],
+    ] as const
+  ) {
+    await withRouter(options, async (port) => {
+      await registerOnce(port, "127.0.0.3", ["ana", "band", "upw", "right-password"]);
+      const seconds = 2;
+      const counts = await guess(port, "127.0.0.2", seconds * 1000);
+      rates[label] = (counts.wrong_group_password ?? 0) / seconds;
+    });
+  }
+  console.log(
+    Object.entries(rates).map(([label, rate]) => `${label}: ${rate.toFixed(1)} wrong-password registers/s checked`)
+      .join("; "),
+  );
+  assert.ok(rates["with the default limits"]! * 20 < rates["without limits (as before)"]!, JSON.stringify(rates));
+  assert.ok(rates["with the default limits"]! <= 4, "5 guesses, then one per lock of 1 s, 2 s ...");
+});
