@@ -28,10 +28,10 @@ export interface AttemptLimiterOptions {
   now: () => number;
 }
 
-/** The defaults: 10 registers/s with a burst of 40; after 5 failures in a minute, 1 s, 2 s, 4 s … 15 min. */
+/** The defaults: 10 registers/s with a burst of 64; after 5 failures in a minute, 1 s, 2 s, 4 s … 15 min. */
 export const DEFAULT_ATTEMPT_LIMITS: Omit<AttemptLimiterOptions, "now"> = {
   registersPerSecond: 10,
-  registerBurst: 40,
+  registerBurst: 64,
   failureThreshold: 5,
   failureWindowMs: 60_000,
   firstLockMs: 1_000,

@@ -53,9 +53,9 @@ Deno.test("attempts: failures older than the window do not add up", () => {
   }
 });
 
-Deno.test("attempts: registers per address are rate-limited (burst 40, then 10/s)", () => {
+Deno.test("attempts: registers per address are rate-limited (burst 64, then 10/s)", () => {
   const { c, limiter } = clock();
-  for (let i = 0; i < 40; i++) assert.equal(limiter.check("a"), undefined, `burst ${i}`);
+  for (let i = 0; i < 64; i++) assert.equal(limiter.check("a"), undefined, `burst ${i}`);
   const refused = limiter.check("a");
   assert.equal(refused?.reason, "rate");
   assert.equal(refused.retryAfterMs, 100);
