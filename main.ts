@@ -11,6 +11,7 @@ import { getLogger } from "@logtape/logtape";
 import denoConfig from "./deno.json" with { type: "json" };
 import { closeLogging, LogDirError, setupLogging } from "./lib/cli/logging.ts";
 import { Bridge } from "./lib/bridge/bridge.ts";
+import { SourceFilterError } from "./lib/bridge/source_filter.ts";
 import { type BridgeConfig, type Config, parseCommandLine } from "./lib/cli/options.ts";
 import { type GroupsConfig, GroupsFileError, loadGroupsFile } from "./lib/access/groups_file.ts";
 import { hashPasswordLine, PasswordInputError } from "./lib/access/hash_password_command.ts";
@@ -193,6 +194,11 @@ async function runBridge(config: BridgeConfig): Promise<number> {
   try {
     bridge = await Bridge.start({ ...config.bridge, userPassword: passwords[0], groupPassword: passwords[1] });
   } catch (error) {
+    if (error instanceof SourceFilterError) {
+      logger.error("{message}", { message: error.message });
+      await closeLogging();
+      return 2;
+    }
     const { hostname, port } = config.bridge.listenUdp;
     logger.error("Cannot listen on UDP {address}: {error}; choose another with --listen-udp", {
       address: `${hostname}:${port}`,

@@ -248,6 +248,13 @@ export function buildProgram(version: string): Command {
           .argParser(endpoint).default(endpoint("127.0.0.1:57120"), "127.0.0.1:57120"),
       )
       .addOption(
+        new Option(
+          "--allow-udp-from <hosts>",
+          "comma-separated addresses or host names whose datagrams are relayed, or 'any' " +
+            "(default: the --send-udp host; any loopback address when it is loopback)",
+        ).env("TCPOSCROUTER_BRIDGE_ALLOW_UDP_FROM"),
+      )
+      .addOption(
         new Option("--password-file <file>", "user password on the first line, group password on the second")
           .env("TCPOSCROUTER_PASSWORD_FILE"),
       )
@@ -259,7 +266,10 @@ export function buildProgram(version: string): Command {
         "after",
         "\nExample (TouchOSC on this machine sending to 57130 and listening on 57120):\n" +
           "  export TCPOSCROUTER_USER_PASSWORD=... TCPOSCROUTER_GROUP_PASSWORD=...\n" +
-          "  tcposcrouter bridge --server venue.example.org:55555 --user touchosc --group band",
+          "  tcposcrouter bridge --server venue.example.org:55555 --user touchosc --group band\n" +
+          "A phone on the Wi-Fi (only its datagrams are relayed):\n" +
+          "  tcposcrouter bridge --server venue.example.org:55555 --user phone --group band \\\n" +
+          "    --listen-udp 0.0.0.0:57130 --send-udp 192.168.1.23:9000",
       )
       .allowExcessArguments(false),
   );
@@ -312,6 +322,7 @@ interface ParsedBridge {
   group: string;
   listenUdp: Endpoint;
   sendUdp: Endpoint;
+  allowUdpFrom?: string;
   passwordFile?: string;
   queueBytes: number;
   logDir?: string;
@@ -387,6 +398,7 @@ function toBridgeConfig(o: ParsedBridge): BridgeConfig {
       group: o.group,
       listenUdp: o.listenUdp,
       sendUdp: o.sendUdp,
+      ...(o.allowUdpFrom === undefined ? {} : { allowUdpFrom: o.allowUdpFrom.split(",").map((h) => h.trim()) }),
       maxQueueBytes: o.queueBytes,
       initialBackoffMs: 500,
       maxBackoffMs: 30_000,

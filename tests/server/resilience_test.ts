@@ -204,7 +204,9 @@ Deno.test("resilience: a flood of wrong-password registers does not disturb the 
             );
             const [code] = await eve.nextError();
             // The backoff refuses most of the flood before its passwords are even compared.
-            assert.ok([wrongGroup ? "wrong_group_password" : "wrong_user_password", "too_many_attempts"].includes(code));
+            assert.ok(
+              [wrongGroup ? "wrong_group_password" : "wrong_user_password", "too_many_attempts"].includes(code),
+            );
             await eve.expectClosed();
             await eve.close();
             refused++;
