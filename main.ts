@@ -58,6 +58,10 @@ async function main(): Promise<number> {
   const router = new Router({
     ...(groups ? { groups } : {}),
     closed: config.access.closed,
+    attempts: {
+      registersPerSecond: config.access.registersPerSecond,
+      registerBurst: Math.max(64, config.access.registersPerSecond),
+    },
     onUserListsPending: (ms) => userLists.schedule(ms),
   });
   let server: Server;

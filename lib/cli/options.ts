@@ -44,6 +44,8 @@ export interface AccessOptions {
   groupsFile: string | undefined;
   /** Only declared groups may be used. */
   closed: boolean;
+  /** Registers one address may make per second (the burst is the larger of 64 and this). */
+  registersPerSecond: number;
 }
 
 /** What the hash-password subcommand decides. */
@@ -203,6 +205,12 @@ export function buildProgram(version: string): Command {
       new Option("--closed", "allow only the groups declared in --groups; others get unknown_group")
         .env("TCPOSCROUTER_CLOSED"),
     )
+    .addOption(
+      new Option(
+        "--max-registers-per-second <n>",
+        "registers one address may make per second, after a burst of 64; more get too_many_attempts",
+      ).env("TCPOSCROUTER_MAX_REGISTERS_PER_SECOND").argParser(integer(1, 1_000_000)).default(10),
+    )
     .addHelpText(
       "after",
       "\nExamples:\n" +
@@ -307,6 +315,7 @@ interface Parsed {
   registerTimeout: number;
   groups?: string;
   closed?: true;
+  maxRegistersPerSecond: number;
   logDir?: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -375,7 +384,7 @@ function toConfig(o: Parsed): Config {
     },
     http: o.httpPort === undefined ? undefined : { hostname: o.httpHost, port: o.httpPort },
     log: logOptions(o),
-    access: { groupsFile: o.groups, closed: o.closed === true },
+    access: { groupsFile: o.groups, closed: o.closed === true, registersPerSecond: o.maxRegistersPerSecond },
   };
 }
 
