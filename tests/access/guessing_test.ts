@@ -1,24 +1,6 @@
 /** Password guessing over real sockets, from several loopback source addresses. */
 import assert from "node:assert/strict";
-import { UserListTimer } from "../../lib/access/user_list_timer.ts";
-import { Router, type RouterOptions } from "../../lib/router/router.ts";
-import { DEFAULT_SERVER_OPTIONS, Server } from "../../lib/server/server.ts";
-import { NetClient, registerOnce } from "./net_client.ts";
-
-async function withRouter(options: RouterOptions, body: (port: number, router: Router) => Promise<void>) {
-  const timer = new UserListTimer(() => router.flushUserLists());
-  const router = new Router({ onUserListsPending: (ms) => timer.schedule(ms), ...options });
-  const server = Server.start(
-    { ...DEFAULT_SERVER_OPTIONS, hostname: "127.0.0.1", lengthPrefixPort: 0, slipPort: undefined },
-    router,
-  );
-  try {
-    await body(server.listening[0]!.port, router);
-  } finally {
-    await server.close();
-    timer.stop();
-  }
-}
+import { NetClient, registerOnce, withRouter } from "./net_client.ts";
 
 /** Wrong-password registers from one address for `ms`, 8 at a time; counts the answers. */
 async function guess(port: number, address: string, ms: number) {

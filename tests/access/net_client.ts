@@ -4,6 +4,9 @@ import { createDecoder, encodeFrame } from "../../lib/framing/by_framing.ts";
 import type { Deframed } from "../../lib/framing/errors.ts";
 import { decodePacket, encodeMessage } from "../../lib/osc/codec.ts";
 import type { OscMessage } from "../../lib/osc/types.ts";
+import { UserListTimer } from "../../lib/access/user_list_timer.ts";
+import { Router, type RouterOptions } from "../../lib/router/router.ts";
+import { DEFAULT_SERVER_OPTIONS, Server } from "../../lib/server/server.ts";
 
 /** A length-prefix client from `localAddress`: collects decoded messages until closed. */
 export class NetClient {
@@ -96,5 +99,21 @@ export async function registerOnce(
     return await client.outcome();
   } finally {
     await client.close();
+  }
+}
+
+/** A live server on a free loopback port with a router wired as main.ts wires it (user-list timer). */
+export async function withRouter(options: RouterOptions, body: (port: number, router: Router) => Promise<void>) {
+  const timer = new UserListTimer(() => router.flushUserLists());
+  const router = new Router({ onUserListsPending: (ms) => timer.schedule(ms), ...options });
+  const server = Server.start(
+    { ...DEFAULT_SERVER_OPTIONS, hostname: "127.0.0.1", lengthPrefixPort: 0, slipPort: undefined },
+    router,
+  );
+  try {
+    await body(server.listening[0]!.port, router);
+  } finally {
+    await server.close();
+    timer.stop();
   }
 }
