@@ -61,6 +61,11 @@ interface PendingRegister {
   bytes: number;
 }
 
+/** Which password of a register a slow check was for. */
+type Role = "group" | "user";
+/** Results of a register's slow checks, with the hash each was made against (the file may change meanwhile). */
+type Checked = Map<Role, { hash: string; ok: boolean }>;
+
 /** Packets kept per connection while its register is being checked; more are dropped. */
 const MAX_PENDING_BYTES = 64 * 1024;
 const MAX_PENDING_PACKETS = 64;
@@ -477,9 +482,10 @@ export class Router {
    * Decides a register: join, refuse, or wait for slow password checks (declared hashes) and
    * decide again with their results, since anything may have changed meanwhile.
    *
-   * @param checked results of the checks made for this register, by hash text
+   * @param checked results of the checks made for this register: "group" and "user" (the
+   *   declared user's password), each with the hash it was checked against
    */
-  #decide(session: Session, request: RegisterRequest, checked: Map<string, boolean>): "joined" | "pending" | "refused" {
+  #decide(session: Session, request: RegisterRequest, checked: Checked): "joined" | "pending" | "refused" {
     const { userName, groupName } = request;
     const declared = this.#config.groups.get(groupName);
     if (declared === undefined && this.#closed) {
@@ -494,8 +500,10 @@ export class Router {
       );
     }
     let group = this.#groups.get(groupName);
-    const known = (hash: PasswordHash, password: Uint8Array) =>
-      checked.get(hash.text) ?? this.#verifier.known(hash, password);
+    const known = (role: Role, hash: PasswordHash, password: Uint8Array) => {
+      const result = checked.get(role);
+      return result?.hash === hash.text ? result.ok : this.#verifier.known(hash, password);
+    };
     const wrongGroup = () =>
       this.#fail(
         session,
@@ -510,18 +518,22 @@ export class Router {
       );
     const declaredUser = declared?.users.get(userName);
     if (declared !== undefined) {
-      const groupOk = known(declared.password, request.groupPassword);
+      const groupOk = known("group", declared.password, request.groupPassword);
       if (groupOk === false) return wrongGroup();
-      const userOk = declaredUser && known(declaredUser, request.userPassword);
-      const unknown: [PasswordHash, Uint8Array][] = [];
-      if (groupOk === undefined) unknown.push([declared.password, request.groupPassword]);
-      if (declaredUser !== undefined && userOk === undefined) unknown.push([declaredUser, request.userPassword]);
+      const userOk = declaredUser && known("user", declaredUser, request.userPassword);
+      const unknown: [Role, PasswordHash, Uint8Array][] = [];
+      if (groupOk === undefined) unknown.push(["group", declared.password, request.groupPassword]);
+      if (declaredUser !== undefined && userOk === undefined) {
+        unknown.push(["user", declaredUser, request.userPassword]);
+      }
       if (unknown.length > 0) return this.#check(session, request, checked, unknown);
     } else if (group !== undefined && !group.password.matches(request.groupPassword)) {
       return wrongGroup();
     }
     let user = group?.users.get(userName);
-    if (declaredUser !== undefined ? !known(declaredUser, request.userPassword) : declared?.usersOnly === true) {
+    if (
+      declaredUser !== undefined ? !known("user", declaredUser, request.userPassword) : declared?.usersOnly === true
+    ) {
       return this.#fail(
         session,
         request,
@@ -582,11 +594,11 @@ export class Router {
   #check(
     session: Session,
     request: RegisterRequest,
-    checked: Map<string, boolean>,
-    unknown: [PasswordHash, Uint8Array][],
+    checked: Checked,
+    unknown: [Role, PasswordHash, Uint8Array][],
   ): "pending" | "refused" {
     const checks: Promise<boolean>[] = [];
-    for (const [hash, password] of unknown) {
+    for (const [, hash, password] of unknown) {
       const check = this.#verifier.start(hash, password, session.address);
       if (check === "busy" || check === "address_busy") {
         this.#refuse(
@@ -612,7 +624,7 @@ export class Router {
     Promise.all(checks).then((results) => {
       if (this.#pending.get(session) !== pending) return; // closed or refused meanwhile
       const next = new Map(checked);
-      for (const [i, [hash]] of unknown.entries()) next.set(hash.text, results[i]!);
+      for (const [i, [role, hash]] of unknown.entries()) next.set(role, { hash: hash.text, ok: results[i]! });
       this.#pending.delete(session);
       const result = this.#decide(session, request, next);
       if (result === "pending") {

@@ -164,6 +164,17 @@ Deno.test("declared users: only the declared password logs in as them; users_onl
   assert.equal((guest.take()[0] as OscMessage).address, "/oscrouter/register/guest/0", "users_only lifted on reload");
 });
 
+Deno.test("declared: the group and a user with the same hash line: each password is checked on its own", async () => {
+  const config = declared({ users: [["conductor", "gpw"]] }); // the operator pasted the group's line for the user
+  const { attempt, settle } = setup({ groups: config });
+  const wrong = attempt("203.0.113.5", "conductor", "band", "guess", "gpw");
+  await settle();
+  assert.equal(code(wrong), "wrong_user_password", "the group's right answer does not stand for the user's");
+  const right = attempt("198.51.100.1", "conductor", "band", "gpw", "gpw");
+  await settle();
+  assert.equal((right.take()[0] as OscMessage).address, "/oscrouter/register/conductor/0");
+});
+
 Deno.test("closed: an undeclared group is unknown_group and counts as a failure", async () => {
   const { attempt, settle } = setup({ groups: declared(), closed: true });
   for (let i = 0; i < 5; i++) {
