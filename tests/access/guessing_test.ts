@@ -66,3 +66,49 @@ Deno.test("guessing: wrong-password registers per second from one address, witho
   assert.ok(rates["with the default limits"]! * 20 < rates["without limits (as before)"]!, JSON.stringify(rates));
   assert.ok(rates["with the default limits"]! <= 4, "5 guesses, then one per lock of 1 s, 2 s ...");
 });
+
+Deno.test("guessing: checking declared scrypt hashes never stalls routing for the others", async () => {
+  const { loadGroupsFile } = await import("../../lib/access/groups_file.ts");
+  const groups = await loadGroupsFile(new URL("../../examples/deploy/groups.toml", import.meta.url).pathname);
+  await withRouter({ groups }, async (port) => {
+    const ana = await NetClient.connect(port, "127.0.0.3");
+    const bob = await NetClient.connect(port, "127.0.0.4");
+    try {
+      ana.register("ana", "band", "upw", "band-example-password");
+      await ana.waitFor(2);
+      bob.register("bob", "band", "upw", "band-example-password");
+      await bob.waitFor(2);
+      let flooding = true;
+      let checked = 0;
+      const flood = Promise.all(Array.from({ length: 6 }, async (_, i) => {
+        while (flooding) {
+          const code = await registerOnce(port, `127.0.1.${i + 1}`, ["eve", "band", "x", `guess${checked}`]);
+          if (code === "wrong_group_password") checked++;
+          else await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }));
+      const latencies: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        const have = bob.messages.length;
+        const sent = performance.now();
+        ana.send("/note", String(i));
+        await bob.waitFor(have + 1);
+        latencies.push(performance.now() - sent);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      flooding = false;
+      await flood;
+      latencies.sort((a, b) => a - b);
+      const median = latencies[30]!;
+      console.log(
+        `${checked} wrong passwords checked against scrypt (ln=15) meanwhile; message latency median ` +
+          `${median.toFixed(1)} ms, worst ${latencies.at(-1)!.toFixed(1)} ms`,
+      );
+      assert.ok(checked >= 10, `${checked} checks ran`);
+      assert.ok(median < 50, `median ${median.toFixed(1)} ms: a check in the router's thread would stall ~150 ms`);
+    } finally {
+      await ana.close();
+      await bob.close();
+    }
+  });
+});
