@@ -1,6 +1,10 @@
 /**
  * The router: sessions, users and groups; register, broadcast, private messages and
- * user lists (PROTOCOL.md sections 2 to 5). Pure logic: no I/O, no timers, synchronous.
+ * user lists (PROTOCOL.md sections 2 to 5). Pure logic: no I/O, no timers, synchronous, with
+ * one exception: a register against a declared password hash (`--groups`) is decided in two
+ * phases, when its scrypt check (off the main thread) ends; the connection's packets wait
+ * meanwhile. User lists held back while members churn go out when the host calls
+ * `flushUserLists` (it is asked through `onUserListsPending`: the router keeps no timer).
  *
  * @module
  */
