@@ -11,7 +11,12 @@ import { getLogger } from "@logtape/logtape";
 import denoConfig from "./deno.json" with { type: "json" };
 import { closeLogging, LogDirError, setupLogging } from "./lib/cli/logging.ts";
 import { Bridge } from "./lib/bridge/bridge.ts";
-import { type BridgeConfig, parseCommandLine } from "./lib/cli/options.ts";
+import { SourceFilterError } from "./lib/bridge/source_filter.ts";
+import { type BridgeConfig, type Config, parseCommandLine } from "./lib/cli/options.ts";
+import { type GroupsConfig, GroupsFileError, loadGroupsFile } from "./lib/access/groups_file.ts";
+import { hashPasswordLine, PasswordInputError } from "./lib/access/hash_password_command.ts";
+import { UserListTimer } from "./lib/access/user_list_timer.ts";
+import { Router } from "./lib/router/router.ts";
 import { type HttpServer, startHttp } from "./lib/http/http_server.ts";
 import { ListenError, Server } from "./lib/server/server.ts";
 import { startSummary } from "./lib/server/summary.ts";
@@ -26,7 +31,19 @@ async function main(): Promise<number> {
   });
   if (parsed.kind === "exit") return parsed.code;
   if (parsed.kind === "bridge") return await runBridge(parsed.config);
+  if (parsed.kind === "hash-password") return await runHashPassword(parsed.config.user);
   const { config } = parsed;
+
+  let groups: GroupsConfig | undefined;
+  if (config.access.groupsFile !== undefined) {
+    try {
+      groups = await loadGroupsFile(config.access.groupsFile);
+    } catch (error) {
+      if (!(error instanceof GroupsFileError)) throw error;
+      console.error(`error: --groups ${error.message}`);
+      return 2;
+    }
+  }
 
   let logPath: string | undefined;
   try {
@@ -37,12 +54,23 @@ async function main(): Promise<number> {
     return 2;
   }
 
+  const userLists = new UserListTimer(() => router.flushUserLists());
+  const router = new Router({
+    ...(groups ? { groups } : {}),
+    closed: config.access.closed,
+    attempts: {
+      registersPerSecond: config.access.registersPerSecond,
+      registerBurst: Math.max(64, config.access.registersPerSecond),
+    },
+    onUserListsPending: (ms) => userLists.schedule(ms),
+  });
   let server: Server;
   try {
-    server = Server.start(config.server);
+    server = Server.start(config.server, router);
   } catch (error) {
     if (!(error instanceof ListenError)) throw error;
     logger.error("{message}", { message: error.message });
+    userLists.stop();
     await closeLogging();
     return 1;
   }
@@ -73,15 +101,81 @@ async function main(): Promise<number> {
     }
   }
   const summary = startSummary(server, 60_000);
+  const stopReload = watchGroupsFile(config, router);
 
   const signal = await waitForSignal();
   logger.info("{signal} received: stopping (connections get up to 1 s to flush)", { signal });
   summary.stop();
+  stopReload();
   await server.close();
+  userLists.stop();
   await http?.shutdown();
   logger.info("Stopped");
   await closeLogging();
   return 0;
+}
+
+/** The declared groups, for the log: counts only, never a name's password or a hash. */
+function describeGroups(config: GroupsConfig): string {
+  let users = 0;
+  for (const group of config.groups.values()) users += group.users.size;
+  return `${config.groups.size} groups, ${users} declared users`;
+}
+
+/**
+ * Logs the groups file in force and re-reads it on SIGHUP (not on Windows): connections stay;
+ * a bad file is logged and the old declarations stay in force.
+ *
+ * @returns a function that stops listening for SIGHUP
+ */
+function watchGroupsFile(config: Config, router: Router): () => void {
+  const path = config.access.groupsFile;
+  if (path === undefined) return () => {};
+  logger.info("Groups file {path}: {counts}{closed}", {
+    path,
+    counts: describeGroups(router.groups),
+    closed: config.access.closed ? "; closed: only these groups may be used" : "",
+  });
+  if (Deno.build.os === "windows") return () => {};
+  let reloading = Promise.resolve();
+  const reload = () => {
+    reloading = reloading.then(async () => {
+      try {
+        const groups = await loadGroupsFile(path);
+        router.setGroups(groups);
+        logger.info("SIGHUP: re-read the groups file {path}: {counts}; connected members stay", {
+          path,
+          counts: describeGroups(groups),
+        });
+      } catch (error) {
+        if (!(error instanceof GroupsFileError)) throw error;
+        logger.error("SIGHUP: the groups file was not reloaded, the previous one stays in force: {error}", {
+          error: error.message,
+        });
+      }
+    });
+  };
+  Deno.addSignalListener("SIGHUP", reload);
+  return () => Deno.removeSignalListener("SIGHUP", reload);
+}
+
+/** `tcposcrouter hash-password`: prints the groups file line for a password read without echo. */
+async function runHashPassword(user: string | undefined): Promise<number> {
+  const encoder = new TextEncoder();
+  try {
+    const line = await hashPasswordLine({
+      isTerminal: Deno.stdin.isTerminal(),
+      setRaw: (raw) => Deno.stdin.setRaw(raw),
+      read: (buffer) => Deno.stdin.read(buffer),
+      prompt: (text) => Deno.stderr.writeSync(encoder.encode(text)),
+    }, user);
+    Deno.stdout.writeSync(encoder.encode(line + "\n"));
+    return 0;
+  } catch (error) {
+    if (!(error instanceof PasswordInputError)) throw error;
+    console.error(`error: ${error.message}`);
+    return 1;
+  }
 }
 
 /** Bridge mode: a UDP app joins a group through a router (see `tcposcrouter bridge --help`). */
@@ -104,6 +198,11 @@ async function runBridge(config: BridgeConfig): Promise<number> {
   try {
     bridge = await Bridge.start({ ...config.bridge, userPassword: passwords[0], groupPassword: passwords[1] });
   } catch (error) {
+    if (error instanceof SourceFilterError) {
+      logger.error("{message}", { message: error.message });
+      await closeLogging();
+      return 2;
+    }
     const { hostname, port } = config.bridge.listenUdp;
     logger.error("Cannot listen on UDP {address}: {error}; choose another with --listen-udp", {
       address: `${hostname}:${port}`,

@@ -61,6 +61,8 @@ class Child {
         "warning",
         "--max-connections",
         "2000",
+        "--max-registers-per-second", // the churn scenario registers thousands per second from 127.0.0.1
+        "1000000",
         "--http-port",
         String(this.slip + 1),
       ]

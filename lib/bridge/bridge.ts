@@ -18,6 +18,8 @@ import { OscDecodeError } from "../osc/errors.ts";
 import { scanPacket } from "../osc/validate.ts";
 import { errorPacket } from "../router/replies.ts";
 import { Outbox } from "../server/outbox.ts";
+import { WarningLimiter } from "../router/warning_limiter.ts";
+import { type SourceFilter, sourceFilter } from "./source_filter.ts";
 
 const logger = getLogger(["tcposcrouter", "bridge"]);
 
@@ -42,6 +44,11 @@ export interface BridgeOptions {
   listenUdp: Endpoint;
   /** Where the bridge sends the group's packets (the app's receive port). */
   sendUdp: Endpoint;
+  /**
+   * Source addresses (or host names) whose datagrams are relayed, or `["any"]`; undefined: only
+   * the `sendUdp` host (any loopback address when it is loopback). Others are dropped and counted.
+   */
+  allowUdpFrom?: string[];
   /** Bytes of the app's packets kept while disconnected; more are dropped and counted. */
   maxQueueBytes: number;
   /** First reconnect delay; it doubles on each failure up to `maxBackoffMs`. */
@@ -61,6 +68,8 @@ export interface BridgeCounters {
   tooLargeForUdp: number;
   /** Successful registrations (1 + reconnections). */
   registrations: number;
+  /** Datagrams dropped because their source is not allowed (`--allow-udp-from`). */
+  droppedFromOtherSources: number;
 }
 
 /** The bridge's connection state. */
@@ -85,7 +94,10 @@ export class Bridge {
     malformed: 0,
     tooLargeForUdp: 0,
     registrations: 0,
+    droppedFromOtherSources: 0,
   };
+  #sources: SourceFilter;
+  #dropLog = new WarningLimiter({ burst: 5, perSecond: 0.1 });
   #options: BridgeOptions;
   #udp: dgram.Socket;
   #state: BridgeState = "connecting";
@@ -99,9 +111,10 @@ export class Bridge {
   /** Called on every change of state (tests wait on it). */
   onState: (state: BridgeState) => void = () => {};
 
-  private constructor(options: BridgeOptions, udp: dgram.Socket) {
+  private constructor(options: BridgeOptions, udp: dgram.Socket, sources: SourceFilter) {
     this.#options = options;
     this.#udp = udp;
+    this.#sources = sources;
   }
 
   /**
@@ -111,6 +124,7 @@ export class Bridge {
    * @returns the running bridge
    */
   static async start(options: BridgeOptions): Promise<Bridge> {
+    const sources = await sourceFilter(options.allowUdpFrom, options.sendUdp.hostname);
     const udp = dgram.createSocket(options.listenUdp.hostname.includes(":") ? "udp6" : "udp4");
     await new Promise<void>((resolve, reject) => {
       udp.once("error", reject);
@@ -119,11 +133,15 @@ export class Bridge {
         resolve();
       });
     });
-    const bridge = new Bridge(options, udp);
-    udp.on("message", (msg: Uint8Array) => bridge.#fromApp(new Uint8Array(msg.buffer, msg.byteOffset, msg.length)));
+    const bridge = new Bridge(options, udp, sources);
+    udp.on("message", (msg: Uint8Array, from: { address: string; port: number }) => {
+      if (!sources.allows(from.address)) return bridge.#dropForeign(from);
+      bridge.#fromApp(new Uint8Array(msg.buffer, msg.byteOffset, msg.length));
+    });
     udp.on("error", (error: Error) => logger.warn("UDP error: {error}", { error: error.message }));
-    logger.info("Bridge listening for the app on UDP {listen}, sending to UDP {send}", {
+    logger.info("Bridge listening for the app on UDP {listen} (accepting from {sources}), sending to UDP {send}", {
       listen: `${options.listenUdp.hostname}:${options.listenUdp.port}`,
+      sources: sources.description,
       send: `${options.sendUdp.hostname}:${options.sendUdp.port}`,
     });
     bridge.#loop = bridge.#run();
@@ -255,6 +273,20 @@ export class Bridge {
   #sendToRouter(packet: Uint8Array): void {
     if (this.#options.framing === "slip") this.#outbox?.push(encodeSlipFrame(packet));
     else this.#outbox?.pushLengthPrefixed(packet);
+  }
+
+  #dropForeign(from: { address: string; port: number }): void {
+    this.counters.droppedFromOtherSources++;
+    const suppressed = this.#dropLog.take();
+    if (suppressed < 0) return;
+    logger.warn(
+      "Dropped a datagram from {source}: only {allowed} may send through the bridge (widen with --allow-udp-from); {count} dropped so far",
+      {
+        source: `${from.address}:${from.port}`,
+        allowed: this.#sources.description,
+        count: this.counters.droppedFromOtherSources,
+      },
+    );
   }
 
   #fromApp(packet: Uint8Array): void {

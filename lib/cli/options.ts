@@ -34,6 +34,24 @@ export interface Config {
   /** The status page, metrics and WebSocket port; undefined when off. */
   http: { hostname: string; port: number } | undefined;
   log: LogOptions;
+  /** Groups the operator declares (`--groups`, `--closed`). */
+  access: AccessOptions;
+}
+
+/** The groups file and closed mode. */
+export interface AccessOptions {
+  /** The groups file; undefined: no declared groups (first come, first served). */
+  groupsFile: string | undefined;
+  /** Only declared groups may be used. */
+  closed: boolean;
+  /** Registers one address may make per second (the burst is the larger of 64 and this). */
+  registersPerSecond: number;
+}
+
+/** What the hash-password subcommand decides. */
+export interface HashPasswordConfig {
+  /** Print `NAME = "..."` for a user entry instead of `password = "..."`. */
+  user: string | undefined;
 }
 
 /** What the bridge subcommand decides. */
@@ -81,7 +99,12 @@ function endpoint(text: string): Endpoint {
 }
 
 /** Boolean flags whose environment variable is set from `0`, `false`, `no`, `off` or "" means "not set". */
-const BOOLEAN_ENV = ["TCPOSCROUTER_DISABLE_OSC10", "TCPOSCROUTER_DISABLE_OSC11", "TCPOSCROUTER_STRICT_FRAMING"];
+const BOOLEAN_ENV = [
+  "TCPOSCROUTER_DISABLE_OSC10",
+  "TCPOSCROUTER_DISABLE_OSC11",
+  "TCPOSCROUTER_STRICT_FRAMING",
+  "TCPOSCROUTER_CLOSED",
+];
 
 /** The logging options, shared by the router and the bridge. */
 function addLogOptions(command: Command): Command {
@@ -172,12 +195,29 @@ export function buildProgram(version: string): Command {
         .env("TCPOSCROUTER_REGISTER_TIMEOUT").argParser(integer(1, 86_400, " seconds"))
         .default(d.registerTimeoutMs / 1000),
     )
+    .addOption(
+      new Option(
+        "--groups <file>",
+        "groups the operator declares, with password hashes (TOML; see the README); re-read on SIGHUP",
+      ).env("TCPOSCROUTER_GROUPS"),
+    )
+    .addOption(
+      new Option("--closed", "allow only the groups declared in --groups; others get unknown_group")
+        .env("TCPOSCROUTER_CLOSED"),
+    )
+    .addOption(
+      new Option(
+        "--max-registers-per-second <n>",
+        "registers one address may make per second, after a burst of 64; more get too_many_attempts",
+      ).env("TCPOSCROUTER_MAX_REGISTERS_PER_SECOND").argParser(integer(1, 1_000_000)).default(10),
+    )
     .addHelpText(
       "after",
       "\nExamples:\n" +
         "  tcposcrouter                              both ports, logs to stderr\n" +
         "  tcposcrouter --osc-port 6000 --disable-osc11\n" +
         "  tcposcrouter --log-dir /var/log/tcposcrouter --log-format json\n" +
+        "  tcposcrouter --groups /etc/tcposcrouter/groups.toml --closed\n" +
         "\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure (e.g. port in use), 2 usage error.",
     )
     .showHelpAfterError("(run tcposcrouter --help for every option)")
@@ -216,6 +256,13 @@ export function buildProgram(version: string): Command {
           .argParser(endpoint).default(endpoint("127.0.0.1:57120"), "127.0.0.1:57120"),
       )
       .addOption(
+        new Option(
+          "--allow-udp-from <hosts>",
+          "comma-separated addresses or host names whose datagrams are relayed, or 'any' " +
+            "(default: the --send-udp host; any loopback address when it is loopback)",
+        ).env("TCPOSCROUTER_BRIDGE_ALLOW_UDP_FROM"),
+      )
+      .addOption(
         new Option("--password-file <file>", "user password on the first line, group password on the second")
           .env("TCPOSCROUTER_PASSWORD_FILE"),
       )
@@ -227,10 +274,27 @@ export function buildProgram(version: string): Command {
         "after",
         "\nExample (TouchOSC on this machine sending to 57130 and listening on 57120):\n" +
           "  export TCPOSCROUTER_USER_PASSWORD=... TCPOSCROUTER_GROUP_PASSWORD=...\n" +
-          "  tcposcrouter bridge --server venue.example.org:55555 --user touchosc --group band",
+          "  tcposcrouter bridge --server venue.example.org:55555 --user touchosc --group band\n" +
+          "A phone on the Wi-Fi (only its datagrams are relayed):\n" +
+          "  tcposcrouter bridge --server venue.example.org:55555 --user phone --group band \\\n" +
+          "    --listen-udp 0.0.0.0:57130 --send-udp 192.168.1.23:9000",
       )
       .allowExcessArguments(false),
   );
+  program.command("hash-password")
+    .description(
+      "Read a password without echo (from the terminal, or the first line of standard input when piped) and " +
+        "print the line to paste into the groups file: a salted scrypt hash, never the password.",
+    )
+    .addOption(new Option("--user <name>", "print 'NAME = \"...\"' for a [groups.NAME.users] entry"))
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        '  tcposcrouter hash-password                   asks twice, prints password = "$scrypt$..."\n' +
+        '  tcposcrouter hash-password --user ana        prints ana = "$scrypt$..."\n' +
+        "  printf '%s\\n' \"$PW\" | tcposcrouter hash-password",
+    )
+    .allowExcessArguments(false);
   return program;
 }
 
@@ -249,6 +313,9 @@ interface Parsed {
   maxConnections: number;
   maxMemoryBytes: number;
   registerTimeout: number;
+  groups?: string;
+  closed?: true;
+  maxRegistersPerSecond: number;
   logDir?: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -264,6 +331,7 @@ interface ParsedBridge {
   group: string;
   listenUdp: Endpoint;
   sendUdp: Endpoint;
+  allowUdpFrom?: string;
   passwordFile?: string;
   queueBytes: number;
   logDir?: string;
@@ -293,6 +361,9 @@ function toConfig(o: Parsed): Config {
     const clash = open.slice(i + 1).find(([, other]) => other === value);
     if (clash) throw new UsageError(`${flag} and ${clash[0]} are both ${value}; give them different ports`);
   }
+  if (o.closed && o.groups === undefined) {
+    throw new UsageError("--closed allows only declared groups, and none are declared: give --groups FILE too");
+  }
   const minQueue = 2 * (o.maxPacketBytes + 8);
   if (o.maxQueueBytes < minQueue) {
     throw new UsageError(
@@ -313,6 +384,7 @@ function toConfig(o: Parsed): Config {
     },
     http: o.httpPort === undefined ? undefined : { hostname: o.httpHost, port: o.httpPort },
     log: logOptions(o),
+    access: { groupsFile: o.groups, closed: o.closed === true, registersPerSecond: o.maxRegistersPerSecond },
   };
 }
 
@@ -335,6 +407,7 @@ function toBridgeConfig(o: ParsedBridge): BridgeConfig {
       group: o.group,
       listenUdp: o.listenUdp,
       sendUdp: o.sendUdp,
+      ...(o.allowUdpFrom === undefined ? {} : { allowUdpFrom: o.allowUdpFrom.split(",").map((h) => h.trim()) }),
       maxQueueBytes: o.queueBytes,
       initialBackoffMs: 500,
       maxBackoffMs: 30_000,
@@ -348,6 +421,7 @@ function toBridgeConfig(o: ParsedBridge): BridgeConfig {
 export type ParseResult =
   | { kind: "run"; config: Config }
   | { kind: "bridge"; config: BridgeConfig }
+  | { kind: "hash-password"; config: HashPasswordConfig }
   | { kind: "exit"; code: number };
 
 /**
@@ -381,6 +455,9 @@ export function parseCommandLine(
   });
   program.commands[0]!.action((options: ParsedBridge) => {
     result = { kind: "bridge", config: toBridgeConfig(options) };
+  });
+  program.commands.find((c) => c.name() === "hash-password")!.action((options: { user?: string }) => {
+    result = { kind: "hash-password", config: { user: options.user } };
   });
   try {
     program.parse(args, { from: "user" });

@@ -1,6 +1,10 @@
 /**
  * The router: sessions, users and groups; register, broadcast, private messages and
- * user lists (PROTOCOL.md sections 2 to 5). Pure logic: no I/O, no timers, synchronous.
+ * user lists (PROTOCOL.md sections 2 to 5). Pure logic: no I/O, no timers, synchronous, with
+ * one exception: a register against a declared password hash (`--groups`) is decided in two
+ * phases, when its scrypt check (off the main thread) ends; the connection's packets wait
+ * meanwhile. User lists held back while members churn go out when the host calls
+ * `flushUserLists` (it is asked through `onUserListsPending`: the router keeps no timer).
  *
  * @module
  */
@@ -21,11 +25,15 @@ import {
 import { argText } from "./arg_text.ts";
 import { ERROR_CODES, type ErrorCode, ProtocolError } from "./error_code.ts";
 import { PRIVATE_ADDRESS, rewritePrivate } from "./private_message.ts";
-import { parseRegister, rawStringArgs, REGISTER_ADDRESS } from "./register.ts";
+import { parseRegister, rawStringArgs, REGISTER_ADDRESS, type RegisterRequest } from "./register.ts";
 import { errorPacket, registerReply, userListPacket } from "./replies.ts";
 import { Secret } from "./secret.ts";
 import type { Session } from "./session.ts";
 import { WarningLimiter } from "./warning_limiter.ts";
+import { AttemptLimiter, type AttemptLimiterOptions } from "../access/attempt_limiter.ts";
+import type { GroupsConfig } from "../access/groups_file.ts";
+import type { PasswordHash } from "../access/password_hash.ts";
+import { PasswordVerifier, type PasswordVerifierOptions } from "../access/password_verifier.ts";
 
 const PING_ADDRESS = "/oscrouter/ping";
 const logger = getLogger(["tcposcrouter", "router"]);
@@ -41,7 +49,30 @@ interface Group {
   readonly password: Secret;
   /** Users in the order they joined (a Map keeps insertion order). */
   readonly users: Map<string, User>;
+  /** Bumped on every change of membership: which user list a connection has is tracked by it. */
+  listVersion: number;
+  /** When the last user list went to the whole group (ms). */
+  listSentAt: number;
+  /** How long after `listSentAt` the next one may go while members churn (ms). */
+  listGapMs: number;
+  /** A change waits for `flushUserLists`. */
+  listPending: boolean;
 }
+
+/** A register waiting for a slow password check, and the packets its connection sent meanwhile. */
+interface PendingRegister {
+  queue: Uint8Array[];
+  bytes: number;
+}
+
+/** Which password of a register a slow check was for. */
+type Role = "group" | "user";
+/** Results of a register's slow checks, with the hash each was made against (the file may change meanwhile). */
+type Checked = Map<Role, { hash: string; ok: boolean }>;
+
+/** Packets kept per connection while its register is being checked; more are dropped. */
+const MAX_PENDING_BYTES = 64 * 1024;
+const MAX_PENDING_PACKETS = 64;
 
 interface Member {
   readonly user: User;
@@ -64,8 +95,28 @@ export interface RouterCounters {
 
 /** Options of the router. */
 export interface RouterOptions {
-  /** Clock in milliseconds, for the warning rate limit (tests inject one). */
+  /** Clock in milliseconds, for rate limits, backoff and user-list pacing (tests inject one). */
   now?: () => number;
+  /** Per-address limits on registering (rate, backoff after failures); see `DEFAULT_ATTEMPT_LIMITS`. */
+  attempts?: Partial<Omit<AttemptLimiterOptions, "now">>;
+  /** Groups the operator declared (`--groups`); none by default (first come, first served). */
+  groups?: GroupsConfig;
+  /** Only declared groups may be used (`--closed`); others get `unknown_group`. */
+  closed?: boolean;
+  /** How declared hashes are checked (tests inject a controllable check); scrypt off the main thread by default. */
+  verifier?: Partial<PasswordVerifierOptions>;
+  /**
+   * Asks the host to call `flushUserLists()` in `delayMs` (the router has no timers). With it,
+   * user lists are coalesced per group while members churn; without it, every change of
+   * membership sends the user list at once.
+   */
+  onUserListsPending?: (delayMs: number) => void;
+  /** Shortest gap between two user lists to a whole group while members churn (default 100 ms). */
+  userListMinIntervalMs?: number;
+  /** User-list bytes per second one group may be sent while churning; larger lists wait longer (default 1 MiB/s). */
+  userListBytesPerSecond?: number;
+  /** Longest gap between two user lists to a churning group (default 2 s). */
+  userListMaxIntervalMs?: number;
 }
 
 /**
@@ -99,6 +150,18 @@ export class Router {
   /** Sessions refused at registration: their remaining packets are ignored. */
   #refused = new WeakSet<Session>();
   #warnings: WarningLimiter;
+  #failureLog: WarningLimiter;
+  #now: () => number;
+  #attempts: AttemptLimiter;
+  #verifier: PasswordVerifier;
+  #config: GroupsConfig = { groups: new Map() };
+  #closed: boolean;
+  #pending = new Map<Session, PendingRegister>();
+  #onUserListsPending: ((delayMs: number) => void) | undefined;
+  #pendingLists = new Set<Group>();
+  /** The user-list version each connection last got (a connection is in one group). */
+  #listVersions = new WeakMap<Session, number>();
+  #userList: { minMs: number; maxMs: number; bytesPerSecond: number };
   /** Per-packet debug lines cost a check per packet; decided once, when the router is made. */
   #debug = logger.isEnabledFor("debug");
   readonly counters: RouterCounters = {
@@ -115,7 +178,65 @@ export class Router {
    * @param options a clock for the warning rate limit
    */
   constructor(options: RouterOptions = {}) {
-    this.#warnings = new WarningLimiter({ burst: 20, perSecond: 2, ...(options.now ? { now: options.now } : {}) });
+    this.#now = options.now ?? Date.now;
+    const clock = { now: this.#now };
+    this.#warnings = new WarningLimiter({ burst: 20, perSecond: 2, ...clock });
+    this.#failureLog = new WarningLimiter({ burst: 20, perSecond: 2, ...clock });
+    this.#attempts = new AttemptLimiter({ ...options.attempts, ...clock });
+    this.#verifier = new PasswordVerifier(options.verifier);
+    if (options.groups) this.#config = options.groups;
+    this.#closed = options.closed === true;
+    this.#onUserListsPending = options.onUserListsPending;
+    this.#userList = {
+      minMs: options.userListMinIntervalMs ?? 100,
+      maxMs: options.userListMaxIntervalMs ?? 2000,
+      bytesPerSecond: options.userListBytesPerSecond ?? 1024 * 1024,
+    };
+  }
+
+  /**
+   * Replaces the declared groups (the groups file was re-read). Connected members stay, even
+   * where their password no longer matches; later registers are checked against the new file.
+   *
+   * @param config the new declarations
+   */
+  setGroups(config: GroupsConfig): void {
+    this.#config = config;
+  }
+
+  /** The declared groups in force. */
+  get groups(): GroupsConfig {
+    return this.#config;
+  }
+
+  /** Registers waiting for a password check. */
+  get pendingRegisters(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Sends the user lists that were held back while members churned, for groups whose gap has
+   * passed. The host calls it when `onUserListsPending` asked, or any time.
+   */
+  flushUserLists(): void {
+    const now = this.#now();
+    let nextMs = Infinity;
+    for (const group of this.#pendingLists) {
+      if (this.#groups.get(group.name) !== group) {
+        this.#pendingLists.delete(group); // emptied and removed meanwhile
+        group.listPending = false;
+        continue;
+      }
+      const due = group.listSentAt + group.listGapMs;
+      if (now < due) {
+        nextMs = Math.min(nextMs, due - now);
+        continue;
+      }
+      this.#pendingLists.delete(group);
+      group.listPending = false;
+      this.#sendUserList(group);
+    }
+    if (nextMs !== Infinity) this.#onUserListsPending?.(nextMs);
   }
 
   /** Number of groups. */
@@ -175,6 +296,15 @@ export class Router {
     if (this.#refused.has(session)) return;
     this.counters.packetsIn++;
     this.counters.bytesIn += packet.length;
+    const pending = this.#pending.get(session);
+    if (pending !== undefined) {
+      this.#hold(session, pending, packet);
+      return;
+    }
+    this.#handle(session, packet);
+  }
+
+  #handle(session: Session, packet: Uint8Array): void {
     let flags: number;
     try {
       flags = scanPacket(packet);
@@ -214,6 +344,7 @@ export class Router {
    */
   leave(session: Session): void {
     this.#refused.delete(session);
+    this.#pending.delete(session);
     const member = this.#members.get(session);
     if (member === undefined) return;
     this.#members.delete(session);
@@ -232,7 +363,7 @@ export class Router {
       logger.info("Group {group} is empty and was removed", { group: group.name });
       return;
     }
-    this.#sendUserList(group);
+    this.#membershipChanged(group);
   }
 
   /**
@@ -243,6 +374,7 @@ export class Router {
    */
   expire(session: Session, seconds: number): void {
     if (this.#members.has(session) || this.#refused.has(session)) return;
+    this.#pending.delete(session);
     this.#refuse(
       session,
       new ProtocolError(
@@ -284,15 +416,31 @@ export class Router {
       );
       return;
     }
-    if (!this.#register(session, message, first!)) return;
-    if ((flags & PACKET_BUNDLE) === 0) return;
+    const result = this.#register(session, message, first!);
+    if (result === "refused" || (flags & PACKET_BUNDLE) === 0) return;
     let rest = false;
     for (const element of bundleMessages(packet)) {
+      if (rest && result === "pending") {
+        const pending = this.#pending.get(session);
+        if (pending === undefined) return;
+        this.#hold(session, pending, element);
+        continue;
+      }
       const member = this.#members.get(session);
       if (member === undefined) return;
       if (rest) this.#route(session, member, element);
       rest = true;
     }
+  }
+
+  /** Keeps a copy of a packet sent while the connection's register is being checked. */
+  #hold(session: Session, pending: PendingRegister, packet: Uint8Array): void {
+    if (pending.queue.length >= MAX_PENDING_PACKETS || pending.bytes + packet.length > MAX_PENDING_BYTES) {
+      this.#warn(session, "server_busy", "a packet sent before the register was checked was dropped");
+      return;
+    }
+    pending.queue.push(packet.slice());
+    pending.bytes += packet.length;
   }
 
   #decode(session: Session, message: Uint8Array): OscMessage | undefined {
@@ -307,44 +455,124 @@ export class Router {
     }
   }
 
-  #register(session: Session, message: OscMessage, bytes: Uint8Array): boolean {
+  #register(session: Session, message: OscMessage, bytes: Uint8Array): "joined" | "pending" | "refused" {
+    const limited = this.#attempts.check(session.address);
+    if (limited !== undefined) {
+      const seconds = Math.ceil(limited.retryAfterMs / 1000);
+      this.#refuse(
+        session,
+        new ProtocolError(
+          "too_many_attempts",
+          limited.reason === "backoff"
+            ? `Too many failed registers from your address; retry in ${seconds} s (each further failure doubles the wait)`
+            : `Too many registers from your address at once; retry in ${seconds} s`,
+          REGISTER_ADDRESS,
+        ),
+      );
+      return "refused";
+    }
     let request;
     try {
       request = parseRegister(message, rawStringArgs(bytes, 4));
     } catch (e) {
       if (!(e instanceof ProtocolError)) throw e;
       this.#refuse(session, e);
-      return false;
+      return "refused";
     }
+    return this.#decide(session, request, new Map());
+  }
+
+  /**
+   * Decides a register: join, refuse, or wait for slow password checks (declared hashes) and
+   * decide again with their results, since anything may have changed meanwhile.
+   *
+   * @param checked results of the checks made for this register: "group" and "user" (the
+   *   declared user's password), each with the hash it was checked against
+   */
+  #decide(session: Session, request: RegisterRequest, checked: Checked): "joined" | "pending" | "refused" {
     const { userName, groupName } = request;
-    let group = this.#groups.get(groupName);
-    if (group !== undefined && !group.password.matches(request.groupPassword)) {
-      this.#refuse(
+    const declared = this.#config.groups.get(groupName);
+    if (declared === undefined && this.#closed) {
+      return this.#fail(
         session,
+        request,
         new ProtocolError(
-          "wrong_group_password",
-          `Group '${groupName}' exists with another password; check the group password or choose another group name`,
+          "unknown_group",
+          `Group '${groupName}' is not one of this router's groups; check the group name or ask the operator`,
           REGISTER_ADDRESS,
         ),
       );
-      return false;
+    }
+    let group = this.#groups.get(groupName);
+    const known = (role: Role, hash: PasswordHash, password: Uint8Array) => {
+      const result = checked.get(role);
+      return result?.hash === hash.text ? result.ok : this.#verifier.known(hash, password);
+    };
+    const wrongGroup = () =>
+      this.#fail(
+        session,
+        request,
+        new ProtocolError(
+          "wrong_group_password",
+          declared
+            ? `Wrong password for group '${groupName}'; check the group password`
+            : `Group '${groupName}' exists with another password; check the group password or choose another group name`,
+          REGISTER_ADDRESS,
+        ),
+      );
+    const declaredUser = declared?.users.get(userName);
+    if (declared !== undefined) {
+      const groupOk = known("group", declared.password, request.groupPassword);
+      if (groupOk === false) return wrongGroup();
+      const userOk = declaredUser && known("user", declaredUser, request.userPassword);
+      const unknown: [Role, PasswordHash, Uint8Array][] = [];
+      if (groupOk === undefined) unknown.push(["group", declared.password, request.groupPassword]);
+      if (declaredUser !== undefined && userOk === undefined) {
+        unknown.push(["user", declaredUser, request.userPassword]);
+      }
+      if (unknown.length > 0) return this.#check(session, request, checked, unknown);
+    } else if (group !== undefined && !group.password.matches(request.groupPassword)) {
+      return wrongGroup();
     }
     let user = group?.users.get(userName);
-    if (user !== undefined && !user.password.matches(request.userPassword)) {
-      this.#refuse(
+    if (
+      declaredUser !== undefined ? !known("user", declaredUser, request.userPassword) : declared?.usersOnly === true
+    ) {
+      return this.#fail(
         session,
+        request,
+        new ProtocolError(
+          "wrong_user_password",
+          declaredUser !== undefined
+            ? `Wrong password for user '${userName}' of group '${groupName}'; check the user password`
+            : `Group '${groupName}' admits only the users the operator declared; check the user name or ask the operator`,
+          REGISTER_ADDRESS,
+        ),
+      );
+    }
+    if (declaredUser === undefined && user !== undefined && !user.password.matches(request.userPassword)) {
+      return this.#fail(
+        session,
+        request,
         new ProtocolError(
           "wrong_user_password",
           `User '${userName}' exists in group '${groupName}' with another password; choose another user name`,
           REGISTER_ADDRESS,
         ),
       );
-      return false;
     }
     if (group === undefined) {
-      group = { name: groupName, password: new Secret(request.groupPassword), users: new Map() };
+      group = {
+        name: groupName,
+        password: new Secret(request.groupPassword),
+        users: new Map(),
+        listVersion: 0,
+        listSentAt: -Infinity,
+        listGapMs: 0,
+        listPending: false,
+      };
       this.#groups.set(groupName, group);
-      logger.info("Group {group} created", { group: groupName });
+      logger.info("Group {group} created{declared}", { group: groupName, declared: declared ? " (declared)" : "" });
     }
     const newUser = user === undefined;
     if (user === undefined) {
@@ -361,9 +589,93 @@ export class Router {
       extra: newUser ? "" : `, connection ${user.sessions.size} of this user`,
     });
     this.#deliver(session, new OutgoingPacket(registerReply(userName, request.idText)));
-    if (newUser) this.#sendUserList(group);
-    else this.#deliver(session, new OutgoingPacket(userListPacket(group.users.keys())));
-    return true;
+    if (newUser) this.#membershipChanged(group, session);
+    else this.#sendListTo(session, group);
+    return "joined";
+  }
+
+  /** Starts the slow checks a register needs; decides again when they end. */
+  #check(
+    session: Session,
+    request: RegisterRequest,
+    checked: Checked,
+    unknown: [Role, PasswordHash, Uint8Array][],
+  ): "pending" | "refused" {
+    const checks: Promise<boolean>[] = [];
+    for (const [, hash, password] of unknown) {
+      const check = this.#verifier.start(hash, password, session.address);
+      if (check === "busy" || check === "address_busy") {
+        this.#refuse(
+          session,
+          check === "busy"
+            ? new ProtocolError(
+              "server_busy",
+              "The router is checking many passwords at once; retry in a few seconds",
+              REGISTER_ADDRESS,
+            )
+            : new ProtocolError(
+              "too_many_attempts",
+              "Too many registers from your address are being checked; retry in 1 s",
+              REGISTER_ADDRESS,
+            ),
+        );
+        return "refused";
+      }
+      checks.push(check);
+    }
+    const pending = this.#pending.get(session) ?? { queue: [], bytes: 0 };
+    this.#pending.set(session, pending);
+    Promise.all(checks).then((results) => {
+      if (this.#pending.get(session) !== pending) return; // closed or refused meanwhile
+      const next = new Map(checked);
+      for (const [i, [role, hash]] of unknown.entries()) next.set(role, { hash: hash.text, ok: results[i]! });
+      this.#pending.delete(session);
+      const result = this.#decide(session, request, next);
+      if (result === "pending") {
+        this.#pending.get(session)!.queue.unshift(...pending.queue); // the file changed meanwhile
+        return;
+      }
+      if (result === "joined") {
+        for (const packet of pending.queue) {
+          if (this.#refused.has(session) || !this.#members.has(session)) break;
+          this.#handle(session, packet);
+        }
+      }
+    }, (error) => {
+      if (this.#pending.get(session) !== pending) return;
+      this.#pending.delete(session);
+      logger.error("Checking a password failed: {error}", { error: String(error) });
+      this.#refuse(
+        session,
+        new ProtocolError(
+          "server_busy",
+          "The router could not check the password; retry in a few seconds",
+          REGISTER_ADDRESS,
+        ),
+      );
+    });
+    return "pending";
+  }
+
+  /** A failed register: counted against the address, logged (rate-limited, never a password), refused. */
+  #fail(session: Session, request: RegisterRequest, error: ProtocolError): "refused" {
+    const lockMs = this.#attempts.fail(session.address);
+    const suppressed = this.#failureLog.take();
+    if (suppressed >= 0) {
+      logger.warn("Failed register as {user}@{group} from {address} ({peer}): {code}{lock}{suppressed}", {
+        user: request.userName,
+        group: request.groupName,
+        address: session.address,
+        peer: session.peer,
+        code: error.code,
+        lock: lockMs > 0 ? `; registers from this address refused for ${Math.ceil(lockMs / 1000)} s` : "",
+        suppressed: suppressed > 0 ? ` (${suppressed} similar lines suppressed)` : "",
+      });
+    }
+    this.sendError(session, error);
+    this.#refused.add(session);
+    session.close(error.code);
+    return "refused";
   }
 
   #control(session: Session, member: Member, packet: Uint8Array): void {
@@ -433,11 +745,45 @@ export class Router {
     }
   }
 
+  /**
+   * Membership changed: the group's user list goes out at once, unless one went out less than
+   * the group's gap ago (members churning): then it waits for `flushUserLists`, and only a
+   * newcomer gets the current list at once.
+   */
+  #membershipChanged(group: Group, newcomer?: Session): void {
+    group.listVersion++;
+    if (this.#onUserListsPending === undefined) return this.#sendUserList(group);
+    const now = this.#now();
+    const due = group.listSentAt + group.listGapMs;
+    if (!group.listPending && now >= due) return this.#sendUserList(group);
+    if (newcomer !== undefined) this.#sendListTo(newcomer, group);
+    if (group.listPending) return;
+    group.listPending = true;
+    this.#pendingLists.add(group);
+    this.#onUserListsPending(Math.max(0, due - now));
+  }
+
+  /** The current user list to one connection (a newcomer, or a new connection of a user). */
+  #sendListTo(session: Session, group: Group): void {
+    this.#listVersions.set(session, group.listVersion);
+    this.#deliver(session, new OutgoingPacket(userListPacket(group.users.keys())));
+  }
+
+  /** The current user list to every connection of the group that does not have it yet. */
   #sendUserList(group: Group): void {
     const out = new OutgoingPacket(userListPacket(group.users.keys()));
+    let bytes = 0;
     for (const user of group.users.values()) {
-      for (const recipient of user.sessions) this.#deliver(recipient, out);
+      for (const recipient of user.sessions) {
+        if (this.#listVersions.get(recipient) === group.listVersion) continue;
+        this.#listVersions.set(recipient, group.listVersion);
+        this.#deliver(recipient, out);
+        bytes += out.packet.length;
+      }
     }
+    const { minMs, maxMs, bytesPerSecond } = this.#userList;
+    group.listSentAt = this.#now();
+    group.listGapMs = Math.min(maxMs, Math.max(minMs, bytes * 1000 / bytesPerSecond));
   }
 
   #deliver(session: Session, out: OutgoingPacket): void {

@@ -203,6 +203,8 @@ Deno.test("bridge: wrong passwords are logged and retried with backoff, never cr
     await eventually(() => bridge.state === "waiting", "it waits before retrying");
     await owner.close(); // the name is free again: the next attempt succeeds
     await eventually(() => bridge.state === "joined", "joined once the name is free", 5000);
+    // The list follows the reply over UDP: it may reach the app a moment after the state changed.
+    await eventually(() => app.messages().some((m) => m.address === "/oscrouter/userlist"), "the list reaches the app");
     assert.deepEqual(userNames(app.messages().filter((m) => m.address === "/oscrouter/userlist").at(-1)!), [
       "touchosc",
     ]);

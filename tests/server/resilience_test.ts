@@ -203,7 +203,10 @@ Deno.test("resilience: a flood of wrong-password registers does not disturb the 
               s(wrongGroup ? `g${i}` : "groupRight"),
             );
             const [code] = await eve.nextError();
-            assert.equal(code, wrongGroup ? "wrong_group_password" : "wrong_user_password");
+            // The backoff refuses most of the flood before its passwords are even compared.
+            assert.ok(
+              [wrongGroup ? "wrong_group_password" : "wrong_user_password", "too_many_attempts"].includes(code),
+            );
             await eve.expectClosed();
             await eve.close();
             refused++;
