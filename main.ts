@@ -12,7 +12,7 @@ import denoConfig from "./deno.json" with { type: "json" };
 import { closeLogging, LogDirError, setupLogging } from "./lib/cli/logging.ts";
 import { Bridge } from "./lib/bridge/bridge.ts";
 import { type BridgeConfig, parseCommandLine } from "./lib/cli/options.ts";
-import { type HttpServer, startHttp } from "./lib/http/http_server.ts";
+import { HttpListenError, type HttpServer, startHttp } from "./lib/http/http_server.ts";
 import { ListenError, Server } from "./lib/server/server.ts";
 import { startSummary } from "./lib/server/summary.ts";
 
@@ -60,16 +60,22 @@ async function main(): Promise<number> {
   }
   let http: HttpServer | undefined;
   if (config.http !== undefined) {
+    const { allowOrigins, allowHosts, tokenFile } = config.http;
+    let token = config.http.token;
     try {
-      http = startHttp(server, { ...config.http, version: VERSION });
+      if (tokenFile !== undefined) token = await readTokenFile(tokenFile);
+      http = startHttp(server, {
+        hostname: config.http.hostname,
+        port: config.http.port,
+        version: VERSION,
+        access: { allowOrigins, allowHosts, token },
+      });
     } catch (error) {
-      const why = error instanceof Deno.errors.AddrInUse
-        ? `port ${config.http.port} is in use: choose another with --http-port`
-        : `cannot listen on HTTP port ${config.http.port}: ${error instanceof Error ? error.message : error}`;
-      logger.error("{message}", { message: why });
+      if (!(error instanceof HttpListenError || error instanceof TokenFileError)) throw error;
+      logger.error("{message}", { message: error.message });
       await server.close();
       await closeLogging();
-      return 1;
+      return error instanceof TokenFileError ? 2 : 1;
     }
   }
   const summary = startSummary(server, 60_000);
@@ -142,6 +148,23 @@ async function readPasswords(file: string | undefined): Promise<[string, string]
     );
   }
   return [user, group];
+}
+
+/** --http-token-file cannot be used. */
+class TokenFileError extends Error {}
+
+/** The status page token: the first line of --http-token-file. */
+async function readTokenFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound ? "no such file" : error instanceof Error ? error.message : error;
+    throw new TokenFileError(`cannot read --http-token-file ${file}: ${why}`);
+  }
+  const token = text.split(/\r?\n/)[0]!.trim();
+  if (token === "") throw new TokenFileError(`--http-token-file ${file} is empty: put the token on its first line`);
+  return token;
 }
 
 /** Resolves with the name of the first SIGINT or SIGTERM (SIGBREAK on Windows). */

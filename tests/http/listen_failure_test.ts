@@ -1,0 +1,102 @@
+/**
+ * Each listener that cannot be opened ends the router at once with exit 1, a message in the
+ * router's words that names the flag to change, and no port left open (main.ts as a subprocess).
+ */
+import assert from "node:assert/strict";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write"];
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
+
+/** Runs main.ts to its end (killed after 15 s if it hangs); returns exit code, stderr and seconds taken. */
+async function run(args: string[]) {
+  const started = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, MAIN, "--host", "127.0.0.1", ...args],
+    env: { NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
+  clearTimeout(killer);
+  return { code: status.code, signal: status.signal, stderr, seconds: (performance.now() - started) / 1000 };
+}
+
+/** True when nothing listens on `port` any more (the router closed what it had opened). */
+function portFree(port: number): boolean {
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+for (
+  const [name, flag] of [
+    ["the OSC 1.0 port", "--osc-port"],
+    ["the OSC 1.1 port", "--osc11-port"],
+    ["the HTTP port", "--http-port"],
+  ] as const
+) {
+  Deno.test(`listen failure: ${name} in use exits 1 promptly, names ${flag}, leaves no port open`, async () => {
+    const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const ports: Record<string, number> = {
+        "--osc-port": freePort(),
+        "--osc11-port": freePort(),
+        "--http-port": freePort(),
+      };
+      ports[flag] = busy.addr.port;
+      const args = Object.entries(ports).flatMap(([f, p]) => [f, String(p)]);
+      const result = await run(args);
+      assert.equal(result.signal, null, `not killed: it exited by itself\n${result.stderr}`);
+      assert.equal(result.code, 1, result.stderr);
+      assert.ok(result.seconds < 10, `exited after ${result.seconds.toFixed(1)} s`);
+      assert.match(result.stderr, new RegExp(`${busy.addr.port} is in use.*${flag}`));
+      assert.doesNotMatch(result.stderr, /Uncaught|os error|at .*\.ts:\d+/, "the router's words, not a stack trace");
+      for (const [f, p] of Object.entries(ports)) if (f !== flag) assert.ok(portFree(p), `${f} ${p} was closed`);
+    } finally {
+      busy.close();
+    }
+  });
+}
+
+Deno.test("listen failure: an --http-port the router may not open exits 1 and names --http-port", async () => {
+  // Port 80 as non-root cannot be tried as root (this machine's CI): a router allowed only its
+  // OSC port (Deno's --allow-net=HOST:PORT) meets the same refusal on its HTTP port.
+  const port = freePort();
+  const osc = freePort();
+  const started = performance.now();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...PERMISSIONS.filter((p) => p !== "--allow-net"),
+      `--allow-net=127.0.0.1:${osc}`,
+      MAIN,
+      "--host",
+      "127.0.0.1",
+      "--disable-osc11",
+      "--osc-port",
+      String(osc),
+      "--http-host",
+      "127.0.0.1",
+      "--http-port",
+      String(port),
+    ],
+    env: { NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.ok((performance.now() - started) / 1000 < 10);
+  assert.equal(out.code, 1, stderr);
+  assert.match(stderr, new RegExp(`--http-port ${port} needs privileges`));
+});
