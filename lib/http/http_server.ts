@@ -41,6 +41,13 @@ export interface HttpLimits {
   maxEventStreams: number;
   /** Bytes one `/events` stream may have unsent before it is dropped. */
   maxEventStreamBytes: number;
+  /** How often the figures are sampled and sent to `/events` streams. */
+  sampleIntervalMs: number;
+  /**
+   * A WebSocket or `/events` client that takes no byte for this long while bytes wait is cut
+   * off; undefined takes the server's `--write-timeout` (10 s until the server has that flag).
+   */
+  writeTimeoutMs: number | undefined;
 }
 
 /** Defaults of {@link HttpLimits}. */
@@ -50,6 +57,8 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   maxConnections: 128,
   maxEventStreams: 64,
   maxEventStreamBytes: 256 * 1024,
+  sampleIntervalMs: 1000,
+  writeTimeoutMs: undefined,
 };
 
 /** Where to listen, and who may use the port. */
@@ -92,7 +101,6 @@ export class HttpListenError extends Error {
   }
 }
 
-const SAMPLE_MS = 1000;
 const READ_BUFFER_BYTES = 16 * 1024;
 const encoder = new TextEncoder();
 
@@ -206,7 +214,7 @@ class EventStream implements BudgetHolder {
 export function startHttp(server: Server, options: HttpOptions): HttpServer {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   const access = new Access(options.access ?? DEFAULT_ACCESS_OPTIONS);
-  const writeTimeoutMs = writeTimeoutOf(server);
+  const writeTimeoutMs = limits.writeTimeoutMs ?? writeTimeoutOf(server);
   let listener: Deno.TcpListener;
   try {
     listener = Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
@@ -233,7 +241,7 @@ export function startHttp(server: Server, options: HttpOptions): HttpServer {
     latest = sampler.sample();
     const event = encoder.encode(`data: ${JSON.stringify(latest)}\n\n`);
     for (const stream of [...streams]) stream.writer.push(event);
-  }, SAMPLE_MS);
+  }, limits.sampleIntervalMs);
 
   const track = (task: Promise<void>) => {
     const t = task.catch((error) => logger.error("HTTP connection failed: {error}", { error: String(error) }))

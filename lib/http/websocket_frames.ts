@@ -242,6 +242,7 @@ export class WebSocketDecoder {
   /** The header's full length, as far as its first two bytes tell (2 until they are in). */
   #headerNeeds(): number {
     if (this.#headerFilled < 2) return 2;
+    if ((this.#header[1]! & 0x80) === 0) return 2; // unmasked: refused from these two bytes
     const length = this.#header[1]! & 0x7f;
     return (length === 126 ? 4 : length === 127 ? 10 : 2) + 4;
   }

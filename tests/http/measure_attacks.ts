@@ -39,7 +39,8 @@ function fds(pid: number): number {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const httpPort = freePort();
-const script = `ulimit -n 4096; exec "${Deno.execPath()}" run --allow-all "${main}" --host 127.0.0.1 --osc-port ${freePort()} --osc11-port ${freePort()} --http-port ${httpPort} --http-host 127.0.0.1 --log-level warning`;
+const script =
+  `ulimit -n 4096; exec "${Deno.execPath()}" run --allow-all "${main}" --host 127.0.0.1 --osc-port ${freePort()} --osc11-port ${freePort()} --http-port ${httpPort} --http-host 127.0.0.1 --log-level warning`;
 const child = new Deno.Command("bash", { args: ["-c", script], stdout: "null", stderr: "piped" }).spawn();
 let stderr = "";
 const reading = (async () => {
@@ -87,7 +88,9 @@ if (mode === "ws") {
     peak = Math.max(peak, rssMiB(pid));
     await sleep(100);
   }
-  console.log(`ws: peak RSS ${peak.toFixed(1)} MiB (+${(peak - base).toFixed(1)}), closes ${closes.join(",") || "none"}`);
+  console.log(
+    `ws: peak RSS ${peak.toFixed(1)} MiB (+${(peak - base).toFixed(1)}), closes ${closes.join(",") || "none"}`,
+  );
   for (const ws of sockets) ws.close();
 } else if (mode === "idle") {
   const socks: net.Socket[] = [];
@@ -117,7 +120,9 @@ if (mode === "ws") {
     socks.push(s);
   }
   for (let t = 0; t <= 60 && exited === undefined; t += 10) {
-    console.log(`sse: t=${t}s RSS ${rssMiB(pid).toFixed(1)} MiB, open ${socks.filter((s) => !s.destroyed && !s.closed).length}`);
+    console.log(
+      `sse: t=${t}s RSS ${rssMiB(pid).toFixed(1)} MiB, open ${socks.filter((s) => !s.destroyed && !s.closed).length}`,
+    );
     await sleep(10_000);
   }
   for (const s of socks) s.destroy();
