@@ -251,13 +251,19 @@ export function startHttp(server: Server, options: HttpOptions): HttpServer {
 
   const acceptLoop = async () => {
     let warnedFull = 0;
+    let warnedAccept = 0;
     for (;;) {
       let conn: Deno.TcpConn;
       try {
         conn = await listener.accept();
       } catch (error) {
         if (closing || error instanceof Deno.errors.BadResource) return;
-        logger.error("Accept failed on the HTTP port: {error}", { error: String(error) });
+        if (Date.now() - warnedAccept > 10_000) {
+          warnedAccept = Date.now();
+          logger.error("Accept failed on the HTTP port: {error}; pausing 100 ms and going on", {
+            error: String(error),
+          });
+        }
         await new Promise((resolve) => setTimeout(resolve, 100)); // e.g. out of file descriptors
         continue;
       }

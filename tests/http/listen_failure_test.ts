@@ -84,3 +84,52 @@ Deno.test("listen failure: an --http-port the router may not open exits 1 and na
   assert.match(result.stderr, new RegExp(`--http-port ${port} needs privileges`));
   assert.ok(portFree(osc), "the OSC port was closed");
 });
+
+Deno.test("accept errors: out of file descriptors, the HTTP port pauses and goes on; the router lives", async () => {
+  const [http, osc, osc11] = [freePort(), freePort(), freePort()];
+  const command = `ulimit -n 64; exec "${Deno.execPath()}" run ${PERMISSIONS.join(" ")} "${MAIN}" --host 127.0.0.1 ` +
+    `--osc-port ${osc} --osc11-port ${osc11} --http-host 127.0.0.1 --http-port ${http}`;
+  const child = new Deno.Command("bash", {
+    args: ["-c", command],
+    env: { NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const conns: Deno.TcpConn[] = [];
+  try {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: http })).close();
+        break;
+      } catch {
+        if (Date.now() > deadline) throw new Error("the router did not start");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    // 100 idle connections: more than its 64 descriptors allow.
+    for (let i = 0; i < 100; i++) conns.push(await Deno.connect({ hostname: "127.0.0.1", port: http }));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    for (const c of conns.splice(0)) c.close();
+    // Accepting resumed: a request is served (the backlog drains first).
+    let served = false;
+    for (let i = 0; i < 50 && !served; i++) {
+      try {
+        const r = await fetch(`http://127.0.0.1:${http}/healthz`, { signal: AbortSignal.timeout(2000) });
+        served = (await r.text()) === "ok\n";
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+    assert.ok(served, "/healthz answered after the descriptors came back");
+  } finally {
+    for (const c of conns) c.close();
+    child.kill("SIGTERM");
+  }
+  const status = await child.status;
+  const log = await stderr;
+  assert.equal(status.code, 0, `stopped by SIGTERM, not crashed:\n${log}`);
+  assert.match(log, /Accept failed on the HTTP port: .*Too many open files.*going on/);
+  assert.doesNotMatch(log, /Uncaught/);
+});
