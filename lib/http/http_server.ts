@@ -353,7 +353,16 @@ export function startHttp(server: Server, options: HttpOptions): HttpServer {
       }
     } catch (error) {
       if (timedOut === undefined && !closing) {
-        logger.debug("HTTP connection from {peer} failed: {error}", { peer, error: String(error) });
+        // A peer that went away is routine; anything else is a bug that must not end the router.
+        const routine = error instanceof Deno.errors.BadResource || error instanceof Deno.errors.ConnectionReset ||
+          error instanceof Deno.errors.BrokenPipe || error instanceof Deno.errors.Interrupted;
+        if (routine) logger.debug("HTTP connection from {peer} failed: {error}", { peer, error: String(error) });
+        else {
+          logger.error("Error while serving {peer}; closing its connection: {error}", {
+            peer,
+            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+          });
+        }
       }
     } finally {
       clearTimeout(deadline);
