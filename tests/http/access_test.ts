@@ -8,7 +8,7 @@ import { type HttpLimits, type HttpServer, startHttp } from "../../lib/http/http
 import type { AccessOptions } from "../../lib/http/access.ts";
 import type { Server } from "../../lib/server/server.ts";
 import { eventually, withServer } from "../server/harness.ts";
-import { closedWithin, get, RawWebSocket } from "./raw.ts";
+import { get, RawWebSocket } from "./raw.ts";
 
 async function withHttp(
   access: Partial<AccessOptions>,

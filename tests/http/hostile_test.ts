@@ -12,7 +12,7 @@ import type { Server, ServerOptions } from "../../lib/server/server.ts";
 import { hex } from "../hex.ts";
 import { eventually, withServer } from "../server/harness.ts";
 import { TestClient } from "../server/test_client.ts";
-import { clientFrame, closedWithin, get, RawWebSocket } from "./raw.ts";
+import { clientFrame, closedWithin, get, RawWebSocket, readResponse } from "./raw.ts";
 import { WsClient } from "./ws_client.ts";
 
 interface Ctx {
@@ -106,7 +106,6 @@ Deno.test("hostile http: malformed heads, bodies, other methods and oversized he
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       try {
         await conn.write(encoder.encode(request)).catch(() => 0);
-        const { readResponse } = await import("./raw.ts");
         assert.equal((await readResponse(conn)).status, status, JSON.stringify(request.slice(0, 40)));
         await closedWithin(conn, 2000);
       } finally {
