@@ -18,6 +18,7 @@ import { getLogger } from "@logtape/logtape";
 import webClientPage from "../../examples/web/index.html" with { type: "text" };
 import type { BudgetHolder } from "../limits/memory_budget.ts";
 import { addressKey, formatPeerAddress } from "../net/address.ts";
+import { WarningLimiter } from "../router/warning_limiter.ts";
 import type { Server } from "../server/server.ts";
 import { Access, type AccessOptions, DEFAULT_ACCESS_OPTIONS } from "./access.ts";
 import { ClientWriter } from "./client_writer.ts";
@@ -230,12 +231,19 @@ export function startHttp(server: Server, options: HttpOptions): HttpServer {
     options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname
   }:${listener.addr.port}`;
   listeners.push({ framing: "HTTP: this page, /metrics, WebSocket /osc", address });
-  const sampler = new StatusSampler(server, options.version, listeners);
   const streams = new Set<EventStream>();
   const connections = new Set<Deno.TcpConn>();
   const sessions = new Set<WebSocketSession>();
+  const sampler = new StatusSampler(server, options.version, listeners, () => {
+    let n = 0;
+    for (const session of sessions) n += session.pendingBytes;
+    for (const stream of streams) n += stream.writer.pendingBytes;
+    return n;
+  });
   const tasks = new Set<Promise<void>>();
   let closing = false;
+  /** Refusal log lines, rate-limited: a hostile page can make a browser retry in a loop. */
+  const refusals = new WarningLimiter({ burst: 20, perSecond: 2 });
   let latest = sampler.sample();
   const timer = setInterval(() => {
     latest = sampler.sample();
@@ -396,10 +404,14 @@ export function startHttp(server: Server, options: HttpOptions): HttpServer {
       return await reply({ status: 400, body: "The HTTP port takes no request bodies\n", close: true });
     }
     if (!access.hostAllowed(host)) {
-      logger.info("Refused an HTTP request from {peer} for host {host} (not one of the router's names)", {
-        peer,
-        host: host ?? "",
-      });
+      const suppressed = refusals.take();
+      if (suppressed >= 0) {
+        logger.info("Refused an HTTP request from {peer} for host {host} (not one of the router's names){more}", {
+          peer,
+          host: host ?? "",
+          more: suppressed > 0 ? ` (${suppressed} refusals not logged before this one)` : "",
+        });
+      }
       return await reply({
         status: 421,
         body: "This router does not answer to that host name; the operator can add it with --http-allow-host\n",
@@ -492,7 +504,14 @@ export function startHttp(server: Server, options: HttpOptions): HttpServer {
     }
     const origin = h.get("origin");
     if (!access.originAllowed(origin, h.get("host"))) {
-      logger.info("Refused a WebSocket from {peer}: origin {origin} is not allowed", { peer, origin: origin ?? "" });
+      const suppressed = refusals.take();
+      if (suppressed >= 0) {
+        logger.info("Refused a WebSocket from {peer}: origin {origin} is not allowed{more}", {
+          peer,
+          origin: origin ?? "",
+          more: suppressed > 0 ? ` (${suppressed} refusals not logged before this one)` : "",
+        });
+      }
       return await reply({
         status: 403,
         body: "Pages from this origin may not open /osc; the operator can allow it with --http-allow-origin\n",
