@@ -17,7 +17,7 @@ import { type GroupsConfig, GroupsFileError, loadGroupsFile } from "./lib/access
 import { hashPasswordLine, PasswordInputError } from "./lib/access/hash_password_command.ts";
 import { UserListTimer } from "./lib/access/user_list_timer.ts";
 import { Router } from "./lib/router/router.ts";
-import { type HttpServer, startHttp } from "./lib/http/http_server.ts";
+import { HttpListenError, type HttpServer, startHttp } from "./lib/http/http_server.ts";
 import { ListenError, Server } from "./lib/server/server.ts";
 import { startSummary } from "./lib/server/summary.ts";
 
@@ -88,16 +88,23 @@ async function main(): Promise<number> {
   }
   let http: HttpServer | undefined;
   if (config.http !== undefined) {
+    const { allowOrigins, allowHosts, tokenFile } = config.http;
+    let token = config.http.token;
     try {
-      http = startHttp(server, { ...config.http, version: VERSION });
+      if (tokenFile !== undefined) token = await readTokenFile(tokenFile);
+      http = startHttp(server, {
+        hostname: config.http.hostname,
+        port: config.http.port,
+        version: VERSION,
+        access: { allowOrigins, allowHosts, token },
+      });
     } catch (error) {
-      const why = error instanceof Deno.errors.AddrInUse
-        ? `port ${config.http.port} is in use: choose another with --http-port`
-        : `cannot listen on HTTP port ${config.http.port}: ${error instanceof Error ? error.message : error}`;
-      logger.error("{message}", { message: why });
+      if (!(error instanceof HttpListenError || error instanceof TokenFileError)) throw error;
+      logger.error("{message}", { message: error.message });
       await server.close();
+      userLists.stop();
       await closeLogging();
-      return 1;
+      return error instanceof TokenFileError ? 2 : 1;
     }
   }
   const summary = startSummary(server, 60_000);
@@ -241,6 +248,23 @@ async function readPasswords(file: string | undefined): Promise<[string, string]
     );
   }
   return [user, group];
+}
+
+/** --http-token-file cannot be used. */
+class TokenFileError extends Error {}
+
+/** The status page token: the first line of --http-token-file. */
+async function readTokenFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound ? "no such file" : error instanceof Error ? error.message : error;
+    throw new TokenFileError(`cannot read --http-token-file ${file}: ${why}`);
+  }
+  const token = text.split(/\r?\n/)[0]!.trim();
+  if (token === "") throw new TokenFileError(`--http-token-file ${file} is empty: put the token on its first line`);
+  return token;
 }
 
 /** Resolves with the name of the first SIGINT or SIGTERM (SIGBREAK on Windows). */

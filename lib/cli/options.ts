@@ -32,7 +32,7 @@ export interface LogOptions {
 export interface Config {
   server: ServerOptions;
   /** The status page, metrics and WebSocket port; undefined when off. */
-  http: { hostname: string; port: number } | undefined;
+  http: HttpConfig | undefined;
   log: LogOptions;
   /** Groups the operator declares (`--groups`, `--closed`). */
   access: AccessOptions;
@@ -52,6 +52,20 @@ export interface AccessOptions {
 export interface HashPasswordConfig {
   /** Print `NAME = "..."` for a user entry instead of `password = "..."`. */
   user: string | undefined;
+}
+
+/** The HTTP port's settings. */
+export interface HttpConfig {
+  hostname: string;
+  port: number;
+  /** Page origins allowed to open /osc beside the router's own (`*`: any). */
+  allowOrigins: string[];
+  /** Host names the router answers to beside its own. */
+  allowHosts: string[];
+  /** The status page token from TCPOSCROUTER_HTTP_TOKEN, if set. */
+  token: string | undefined;
+  /** File whose first line is the status page token (read at start). */
+  tokenFile: string | undefined;
 }
 
 /** What the bridge subcommand decides. */
@@ -85,6 +99,11 @@ function integer(min: number, max: number, unit = "") {
 }
 
 const port = integer(1, 65535);
+
+/** A comma-separated list; empty items are dropped. */
+function list(text: string): string[] {
+  return text.split(",").map((item) => item.trim()).filter((item) => item !== "");
+}
 
 /** Parses "host:port", "[ipv6]:port" or ":port" (all interfaces). */
 function endpoint(text: string): Endpoint {
@@ -167,6 +186,24 @@ export function buildProgram(version: string): Command {
     )
     .addOption(
       new Option("--http-host <address>", "interface for --http-port").env("TCPOSCROUTER_HTTP_HOST").default("::"),
+    )
+    .addOption(
+      new Option(
+        "--http-allow-origin <origins>",
+        "comma-separated page origins (http://host:port) whose pages may open /osc, beside the router's own; * allows any",
+      ).env("TCPOSCROUTER_HTTP_ALLOW_ORIGIN").argParser(list),
+    )
+    .addOption(
+      new Option(
+        "--http-allow-host <names>",
+        "comma-separated host names the HTTP port answers to, beside localhost, this machine's name and IP addresses",
+      ).env("TCPOSCROUTER_HTTP_ALLOW_HOST").argParser(list),
+    )
+    .addOption(
+      new Option(
+        "--http-token-file <file>",
+        "protect /, /status.json, /events and /metrics with the token on the file's first line (or set TCPOSCROUTER_HTTP_TOKEN)",
+      ).env("TCPOSCROUTER_HTTP_TOKEN_FILE"),
     )
     .addOption(
       new Option("--strict-framing", "accept only each port's own framing (no detection from the first byte)")
@@ -308,6 +345,9 @@ interface Parsed {
   strictFraming?: true;
   httpPort?: number;
   httpHost: string;
+  httpAllowOrigin?: string[];
+  httpAllowHost?: string[];
+  httpTokenFile?: string;
   maxPacketBytes: number;
   maxQueueBytes: number;
   maxConnections: number;
@@ -348,7 +388,7 @@ interface ParsedBridge {
  * @returns the configuration
  * @throws {UsageError} for contradictory flags
  */
-function toConfig(o: Parsed): Config {
+function toConfig(o: Parsed, env: Record<string, string | undefined>): Config {
   if (o.disableOsc10 && o.disableOsc11) {
     throw new UsageError("both ports are disabled (--disable-osc10 and --disable-osc11); keep at least one");
   }
@@ -382,9 +422,27 @@ function toConfig(o: Parsed): Config {
       strictFraming: o.strictFraming === true,
       maxMemoryBytes: o.maxMemoryBytes,
     },
-    http: o.httpPort === undefined ? undefined : { hostname: o.httpHost, port: o.httpPort },
+    http: o.httpPort === undefined ? undefined : httpConfig(o, o.httpPort, env),
     log: logOptions(o),
     access: { groupsFile: o.groups, closed: o.closed === true, registersPerSecond: o.maxRegistersPerSecond },
+  };
+}
+
+function httpConfig(o: Parsed, httpPort: number, env: Record<string, string | undefined>): HttpConfig {
+  const token = env["TCPOSCROUTER_HTTP_TOKEN"];
+  if (token !== undefined && o.httpTokenFile !== undefined) {
+    throw new UsageError("give the status page token once: TCPOSCROUTER_HTTP_TOKEN or --http-token-file, not both");
+  }
+  if (token !== undefined && token.trim() === "") {
+    throw new UsageError("TCPOSCROUTER_HTTP_TOKEN is empty; set a token or unset the variable");
+  }
+  return {
+    hostname: o.httpHost,
+    port: httpPort,
+    allowOrigins: o.httpAllowOrigin ?? [],
+    allowHosts: o.httpAllowHost ?? [],
+    token: token?.trim(),
+    tokenFile: o.httpTokenFile,
   };
 }
 
@@ -451,7 +509,7 @@ export function parseCommandLine(
   }
   let result: ParseResult | undefined;
   program.action(() => {
-    result = { kind: "run", config: toConfig(program.opts<Parsed>()) };
+    result = { kind: "run", config: toConfig(program.opts<Parsed>(), env) };
   });
   program.commands[0]!.action((options: ParsedBridge) => {
     result = { kind: "bridge", config: toBridgeConfig(options) };

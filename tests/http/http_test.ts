@@ -117,10 +117,6 @@ Deno.test("http: WebSocket errors and limits are the TCP ports' own", async () =
       await a.register("a");
       a.send("/text/is/not/osc");
       assert.equal((await a.nextError())[0], "malformed_packet");
-      a.send(encodeMessage({ address: "/big", args: [{ type: "b", value: new Uint8Array(2000) }] }));
-      const [code, message] = await a.nextError();
-      assert.equal(code, "packet_too_large");
-      assert.match(message, /limit of 1024 bytes/);
       a.send(new Uint8Array([1, 2, 3, 4]));
       assert.equal((await a.nextError())[0], "malformed_packet");
       a.sendMsg("/oscrouter/userlist");
@@ -137,6 +133,13 @@ Deno.test("http: WebSocket errors and limits are the TCP ports' own", async () =
       assert.match(idleMessage, /0\.3 s/);
       await idle.closed;
       assert.equal(server.router.userCount, 1);
+      // A message over --max-packet-bytes: refused from its header, then the connection closes with 1009.
+      const big = await WsClient.connect(ws);
+      big.send(encodeMessage({ address: "/big", args: [{ type: "b", value: new Uint8Array(2000) }] }));
+      const [code, message] = await big.nextError();
+      assert.equal(code, "packet_too_large");
+      assert.match(message, /limit of 1024 bytes/);
+      assert.equal((await big.closed).code, 1009);
     } finally {
       await a.close();
     }
