@@ -183,7 +183,7 @@ export class Bridge {
       if (this.#stopped) break;
       const { initialBackoffMs, maxBackoffMs } = this.#options;
       const delay = Math.min(maxBackoffMs, initialBackoffMs * 2 ** failures++) * (0.75 + Math.random() / 4);
-      logger.info("Not connected to the router; retrying in {seconds} s ({queued} packets queued)", {
+      logger.info("Not connected to the router; retrying in {seconds} s (packets queued: {queued})", {
         seconds: (delay / 1000).toFixed(1),
         queued: this.#queue.length,
       });
@@ -279,7 +279,7 @@ export class Bridge {
     if (this.#queuedBytes + packet.length > this.#options.maxQueueBytes) {
       this.counters.droppedWhileDisconnected++;
       if (this.counters.droppedWhileDisconnected % 100 === 1) {
-        logger.warn("Not connected and the queue is full: dropped {count} packets so far", {
+        logger.warn("Not connected and the queue is full: packets dropped so far: {count}", {
           count: this.counters.droppedWhileDisconnected,
         });
       }
