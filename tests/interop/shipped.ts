@@ -128,3 +128,82 @@ export async function readmeClientCommand(): Promise<{ env: Record<string, strin
   const env = Object.fromEntries(words.slice(0, run).map((w) => w.split("=") as [string, string]));
   return { env, flags: words.slice(run + 2, script), args: words.slice(script + 1) };
 }
+
+/**
+ * Splits SuperCollider code into what a person evaluates one at a time: a block between a line
+ * "(" and a line ")", or else one line; blank and comment lines are skipped.
+ */
+export function scUnits(code: string): string[] {
+  const units: string[] = [];
+  let block: string[] | undefined;
+  for (const line of code.split("\n")) {
+    if (block !== undefined) {
+      block.push(line);
+      if (line.trim() === ")") {
+        units.push(block.join("\n"));
+        block = undefined;
+      }
+    } else if (line.trim() === "(") block = [line];
+    else if (line.trim() !== "" && !line.trim().startsWith("//")) units.push(line);
+  }
+  if (block !== undefined) throw new Error(`unclosed block: ${block.join("\n")}`);
+  return units;
+}
+
+/**
+ * Headless sclang evaluating `units` one by one (tests/interop/sclang_blocks.scd), with the
+ * classes in tests/interop/sc_classes (the OSCRouterClient stand-in) on its class path.
+ */
+export class Sclang {
+  readonly output: { text: () => string; done: Promise<void> };
+  #child: Deno.ChildProcess;
+  #dir: string;
+
+  private constructor(child: Deno.ChildProcess, dir: string) {
+    this.#child = child;
+    this.#dir = dir;
+    this.output = collect(child.stdout);
+  }
+
+  static async start(units: string[], pauseSeconds = 1): Promise<Sclang> {
+    const dir = await Deno.makeTempDir();
+    for (const [i, unit] of units.entries()) await Deno.writeTextFile(`${dir}/unit-${i}.scd`, unit);
+    const classes = new URL("./sc_classes", import.meta.url).pathname;
+    await Deno.writeTextFile(
+      `${dir}/conf.yaml`,
+      `includePaths: [${JSON.stringify(classes)}]\nexcludePaths: []\npostInlineWarnings: false\n`,
+    );
+    const child = new Deno.Command("sclang", {
+      args: ["-l", `${dir}/conf.yaml`, new URL("./sclang_blocks.scd", import.meta.url).pathname],
+      env: {
+        UNITS_DIR: dir,
+        UNITS: String(units.length),
+        PAUSE: String(pauseSeconds),
+        QT_QPA_PLATFORM: "offscreen",
+        QTWEBENGINE_DISABLE_SANDBOX: "1",
+        QTWEBENGINE_CHROMIUM_FLAGS: "--no-sandbox",
+        HOME: dir,
+      },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    return new Sclang(child, dir);
+  }
+
+  /** Lets the example go on to its "Leave" unit. */
+  async leave(): Promise<void> {
+    await Deno.writeTextFile(`${this.#dir}/go`, "");
+  }
+
+  /** Waits for sclang to finish (killing it after `timeoutMs`) and returns what it posted. */
+  async finish(timeoutMs = 30_000): Promise<string> {
+    await this.leave();
+    const guard = setTimeout(() => this.#child.kill("SIGKILL"), timeoutMs);
+    await this.#child.status;
+    clearTimeout(guard);
+    await this.output.done;
+    await Deno.remove(this.#dir, { recursive: true });
+    return this.output.text();
+  }
+}
