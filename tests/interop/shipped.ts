@@ -168,7 +168,9 @@ export class Sclang {
   static async start(units: string[], pauseSeconds = 1): Promise<Sclang> {
     const dir = await Deno.makeTempDir();
     for (const [i, unit] of units.entries()) await Deno.writeTextFile(`${dir}/unit-${i}.scd`, unit);
-    const classes = new URL("./sc_classes", import.meta.url).pathname;
+    // SC_CLASSES_DIR: another directory of classes, e.g. the HyperDisCo quark's Classes, to run
+    // the same tests against the real OSCRouterClient.
+    const classes = Deno.env.get("SC_CLASSES_DIR") ?? new URL("./sc_classes", import.meta.url).pathname;
     await Deno.writeTextFile(
       `${dir}/conf.yaml`,
       `includePaths: [${JSON.stringify(classes)}]\nexcludePaths: []\npostInlineWarnings: false\n`,

@@ -110,7 +110,7 @@ Deno.test("shipped: the SuperCollider example with a taken name shows the router
       await owner.register("ana", "band", "not-anaSecret", "bandSecret");
       sc = await Sclang.start(scUnits(await Deno.readTextFile(SC_EXAMPLE)));
       await waitFor(sc.output.text, /^WARNING: router error: \[ wrong_user_password, .+ \]$/m);
-      await waitFor(sc.output.text, /^Can't connect or auth with 127\.0\.0\.1$/m);
+      await waitFor(sc.output.text, /could not connect or auth with 127\.0\.0\.1$/m);
     } finally {
       await sc?.finish();
       await owner.close();

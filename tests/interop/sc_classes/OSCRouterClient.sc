@@ -7,7 +7,7 @@
 // a random id, recognises the reply /oscrouter/register/<user>/<id> with a plain receive
 // function (any port), then listens on that TCP receive port for user lists, private messages
 // and the responders added with addResp, calls onJoined, and, if no reply came within 3 s,
-// posts "Can't connect or auth with <address>". sendMsg goes straight to NetAddr.sendMsg: before
+// posts "OSCRouterClient('<user>', '<group>') : could not connect or auth with <address>". sendMsg goes straight to NetAddr.sendMsg: before
 // the TCP connection is up NetAddr sends over UDP, as the quark's client does.
 OSCRouterClient {
 	var <userName, <groupName, <serverAddr, <userPassword, <groupPassword, <serverPort, <onJoined;
@@ -42,7 +42,7 @@ OSCRouterClient {
 		};
 		timeout = Task({
 			3.wait;
-			("Can't connect or auth with " ++ serverAddr).postln;
+			"%('%', '%') : could not connect or auth with %".format(this.class.name, userName, groupName, serverAddr).postln;
 			thisProcess.removeOSCRecvFunc(replyFunc);
 		});
 		thisProcess.addOSCRecvFunc(replyFunc);
