@@ -113,6 +113,9 @@ Deno.test("examples/client.ts script: the header's command joins, says hello, se
   await withServer({}, async ({ lp }) => {
     const doc = await documentedCommand();
     assert.deepEqual(doc.args, ["127.0.0.1", "55555", "carol", "band"]);
+    const header = /^ \* (TCPOSCROUTER_\S+ .*examples\/client\.ts.*)$/m.exec(await Deno.readTextFile(CLIENT))![1]!;
+    const readme = await Deno.readTextFile(`${ROOT}README.md`);
+    assert.ok(readme.split("\n").includes(header), "README.md gives the header's command, word for word");
     const peer = await TestClient.connect(lp);
     try {
       await peer.register("bob", "band", "bobSecret", doc.env.TCPOSCROUTER_GROUP_PASSWORD!);
