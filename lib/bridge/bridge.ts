@@ -67,6 +67,13 @@ export interface BridgeCounters {
  * Register refusals that retrying cannot fix: the bridge stops on them instead of retrying
  * forever. (`server_full`, `too_many_connections`, `server_busy` and the like may pass, so
  * those are retried.)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.ok(FATAL_REGISTER_ERRORS.has("wrong_group_password"));
+ * assert.ok(!FATAL_REGISTER_ERRORS.has("server_full"));
+ * ```
  */
 export const FATAL_REGISTER_ERRORS: ReadonlySet<string> = new Set([
   "wrong_user_password",
