@@ -10,7 +10,7 @@ import process from "node:process";
 import { getLogger } from "@logtape/logtape";
 import denoConfig from "./deno.json" with { type: "json" };
 import { closeLogging, LogDirError, setupLogging } from "./lib/cli/logging.ts";
-import { Bridge } from "./lib/bridge/bridge.ts";
+import { Bridge, type BridgeRefusal } from "./lib/bridge/bridge.ts";
 import { SourceFilterError } from "./lib/bridge/source_filter.ts";
 import { type BridgeConfig, type Config, parseCommandLine } from "./lib/cli/options.ts";
 import { type GroupsConfig, GroupsFileError, loadGroupsFile } from "./lib/access/groups_file.ts";
@@ -218,7 +218,20 @@ async function runBridge(config: BridgeConfig): Promise<number> {
     await closeLogging();
     return 1;
   }
-  const signal = await waitForSignal();
+  // A refused register (wrong password or name) is not transient: retrying would only repeat it.
+  let refusal: BridgeRefusal | undefined;
+  const signal = await waitForSignal(bridge.refused.then((r) => void (refusal = r)));
+  if (refusal !== undefined) {
+    // The bridge has logged the router's reason; say what to do, once, and stop.
+    logger.error(
+      "Stopped: retrying cannot fix {code}. Check --user, --group and the passwords (TCPOSCROUTER_USER_PASSWORD " +
+        "and TCPOSCROUTER_GROUP_PASSWORD, or --password-file), then start the bridge again",
+      { code: refusal.code },
+    );
+    await bridge.stop();
+    await closeLogging();
+    return 1;
+  }
   logger.info("{signal} received: stopping the bridge", { signal });
   await bridge.stop();
   await closeLogging();
@@ -267,9 +280,13 @@ async function readTokenFile(file: string): Promise<string> {
   return token;
 }
 
-/** Resolves with the name of the first SIGINT or SIGTERM (SIGBREAK on Windows). */
-async function waitForSignal(): Promise<string> {
+/**
+ * Resolves with the name of the first SIGINT or SIGTERM (SIGBREAK on Windows), or with "" once
+ * `until` settles first; the signal listeners are removed either way.
+ */
+async function waitForSignal(until?: Promise<unknown>): Promise<string> {
   const { promise, resolve } = Promise.withResolvers<string>();
+  until?.then(() => resolve(""), () => resolve(""));
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM"];
   const handlers = signals.map((signal) => [signal, () => resolve(signal)] as const);
   for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);

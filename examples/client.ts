@@ -12,9 +12,16 @@
  * client.close();
  * ```
  *
- * Run it as a script to join a group and print what arrives:
- * `deno run --allow-net examples/client.ts HOST PORT USER GROUP` (passwords from the
- * environment variables TCPOSCROUTER_USER_PASSWORD and TCPOSCROUTER_GROUP_PASSWORD).
+ * Run it as a script to join a group, say hello, print what arrives and send each line you type
+ * as `/chat` (Ctrl-D leaves). Arguments: HOST PORT USER GROUP (defaults: 127.0.0.1 55555 carol
+ * band); the passwords come from the environment, never from the command line:
+ *
+ * ```sh
+ * TCPOSCROUTER_USER_PASSWORD=carolSecret TCPOSCROUTER_GROUP_PASSWORD=bandSecret deno run --allow-net --allow-env examples/client.ts 127.0.0.1 55555 carol band
+ * ```
+ *
+ * The SuperCollider example joins as `ana` and the Pure Data one as `bob`, all in `band` with
+ * the group password `bandSecret`: run any two and they talk to each other.
  *
  * @module
  */
@@ -30,6 +37,18 @@ export interface RouterError {
   code: string;
   message: string;
   context: string;
+}
+
+/** The router refused a register: its error code and sentence. */
+export class RegisterError extends Error {
+  /**
+   * @param code the router's error code, e.g. `wrong_user_password`
+   * @param message the router's sentence (what went wrong, what to do)
+   */
+  constructor(readonly code: string, message: string) {
+    super(`${code}: ${message}`);
+    this.name = "RegisterError";
+  }
 }
 
 /** A client of one router connection. */
@@ -58,7 +77,7 @@ export class RouterClient {
     return new RouterClient(conn, options.framing ?? "length-prefix");
   }
 
-  /** Registers; resolves to the user list, rejects with the router's error. */
+  /** Registers; resolves to the user list, rejects with a `RegisterError` carrying the router's code. */
   register(r: { user: string; password: string; group: string; groupPassword: string }): Promise<string[]> {
     const id = String(Math.floor(Math.random() * 1e6));
     const reply = `/oscrouter/register/${r.user}/${id}`;
@@ -69,8 +88,10 @@ export class RouterClient {
       this.#waiting.push((m) => {
         if (m.address === reply) registered = true;
         else if (registered && m.address === "/oscrouter/userlist") resolve(this.users);
-        else if (m.address === "/oscrouter/error") reject(new Error(`register failed: ${JSON.stringify(m.args)}`));
-        else return false;
+        else if (m.address === "/oscrouter/error") {
+          const [code, message] = m.args.map((a) => "value" in a ? String(a.value) : "");
+          reject(new RegisterError(code ?? "", message ?? ""));
+        } else return false;
         return m.address !== reply;
       });
     });
@@ -139,17 +160,78 @@ function show(arg: OscArg): string {
   return "value" in arg ? String(arg.value) : arg.type;
 }
 
-if (import.meta.main) {
-  const [hostname = "127.0.0.1", port = "55555", user = "deno", group = "band"] = Deno.args;
-  const client = await RouterClient.connect({ hostname, port: Number(port) });
-  client.onMessage = (p) => console.log("address" in p ? `${p.address} ${p.args.map(show).join(" ")}` : "#bundle", "");
+/** The script: plain messages and exit codes (2 usage, 1 refused or unreachable), never a stack trace. */
+async function script(args: string[]): Promise<number> {
+  const [hostname = "127.0.0.1", portText = "55555", user = "carol", group = "band"] = args;
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    console.error(`error: '${portText}' is not a port; usage: examples/client.ts HOST PORT USER GROUP`);
+    return 2;
+  }
+  let password: string | undefined, groupPassword: string | undefined;
+  try {
+    password = Deno.env.get("TCPOSCROUTER_USER_PASSWORD");
+    groupPassword = Deno.env.get("TCPOSCROUTER_GROUP_PASSWORD");
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+    console.error(
+      "error: the passwords come from the environment: run with --allow-env (deno run --allow-net --allow-env examples/client.ts ...)",
+    );
+    return 2;
+  }
+  if (password === undefined || groupPassword === undefined) {
+    console.error(
+      "error: set TCPOSCROUTER_USER_PASSWORD and TCPOSCROUTER_GROUP_PASSWORD (your password and the group's)",
+    );
+    return 2;
+  }
+  let client: RouterClient;
+  try {
+    client = await RouterClient.connect({ hostname, port });
+  } catch (error) {
+    const why = error instanceof Error ? error.message.replace(/\s*\(os error \d+\)/, "") : String(error);
+    console.error(`error: cannot connect to ${hostname}:${port}: ${why}; is the router running there?`);
+    return 1;
+  }
+  client.onMessage = (p) => {
+    if (!("address" in p)) console.log("a bundle");
+    else if (p.address === "/oscrouter/private") {
+      const [from, ...rest] = p.args.map(show);
+      console.log(`private from ${from}: ${rest.join(" ")}`);
+    } else console.log(`${p.address} ${p.args.map(show).join(" ")}`);
+  };
+  let users: string[];
+  try {
+    users = await client.register({ user, password, group, groupPassword });
+  } catch (error) {
+    if (!(error instanceof RegisterError)) throw error;
+    console.error(`error: the router refused ${user}@${group}: ${error.message}`);
+    client.close();
+    await client.closed;
+    return 1;
+  }
   client.onError = (e) => console.error(`router error ${e.code}: ${e.message}`);
-  const users = await client.register({
-    user,
-    password: Deno.env.get("TCPOSCROUTER_USER_PASSWORD") ?? "",
-    group,
-    groupPassword: Deno.env.get("TCPOSCROUTER_GROUP_PASSWORD") ?? "",
-  });
   console.log(`joined ${group} as ${user}; users: ${users.join(", ")}`);
+  await client.send("/chat", { type: "s", value: `hello from ${user}` });
+  // Each line typed goes to the group as /chat; the end of input (Ctrl-D) leaves.
+  const typing = (async () => {
+    let pending = "";
+    for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+      const lines = (pending + chunk).split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) if (line.trim()) await client.send("/chat", { type: "s", value: line.trim() });
+    }
+  })();
+  const ended = await Promise.race([typing.then(() => "typing"), client.closed.then(() => "closed")]);
+  client.close();
   await client.closed;
+  if (ended === "closed") {
+    console.error("error: the router closed the connection");
+    return 1;
+  }
+  console.log(`left ${group}`);
+  return 0;
 }
+
+// Deno.exit, not exitCode: a read of the terminal may still be pending.
+if (import.meta.main) Deno.exit(await script(Deno.args));

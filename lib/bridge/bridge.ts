@@ -72,8 +72,34 @@ export interface BridgeCounters {
   droppedFromOtherSources: number;
 }
 
+/**
+ * Register refusals that retrying cannot fix: the bridge stops on them instead of retrying
+ * forever. (`server_full`, `too_many_connections`, `server_busy` and the like may pass, so
+ * those are retried.)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.ok(FATAL_REGISTER_ERRORS.has("wrong_group_password"));
+ * assert.ok(!FATAL_REGISTER_ERRORS.has("server_full"));
+ * ```
+ */
+export const FATAL_REGISTER_ERRORS: ReadonlySet<string> = new Set([
+  "wrong_user_password",
+  "wrong_group_password",
+  "invalid_name",
+  "bad_register",
+  "unknown_group",
+]);
+
+/** Why the router refused the bridge for good: its error code and sentence. */
+export interface BridgeRefusal {
+  code: string;
+  message: string;
+}
+
 /** The bridge's connection state. */
-export type BridgeState = "connecting" | "registering" | "joined" | "waiting" | "stopped";
+export type BridgeState = "connecting" | "registering" | "joined" | "waiting" | "refused" | "stopped";
 
 /**
  * A running bridge.
@@ -108,6 +134,7 @@ export class Bridge {
   #stopped = false;
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
+  #refused = Promise.withResolvers<BridgeRefusal>();
   /** Called on every change of state (tests wait on it). */
   onState: (state: BridgeState) => void = () => {};
 
@@ -146,6 +173,15 @@ export class Bridge {
     });
     bridge.#loop = bridge.#run();
     return bridge;
+  }
+
+  /**
+   * Settles when the router refuses the register for good (a code in `FATAL_REGISTER_ERRORS`,
+   * such as a wrong password): the bridge has then stopped retrying and waits for `stop()`.
+   * It never settles otherwise.
+   */
+  get refused(): Promise<BridgeRefusal> {
+    return this.#refused.promise;
   }
 
   /** The current state. */
@@ -201,7 +237,7 @@ export class Bridge {
       if (this.#stopped) break;
       const { initialBackoffMs, maxBackoffMs } = this.#options;
       const delay = Math.min(maxBackoffMs, initialBackoffMs * 2 ** failures++) * (0.75 + Math.random() / 4);
-      logger.info("Not connected to the router; retrying in {seconds} s ({queued} packets queued)", {
+      logger.info("Not connected to the router; retrying in {seconds} s (packets queued: {queued})", {
         seconds: (delay / 1000).toFixed(1),
         queued: this.#queue.length,
       });
@@ -261,10 +297,24 @@ export class Bridge {
           this.#flushQueue();
           continue;
         }
-        if (this.#state === "registering") {
-          logger.error("The router refused the register: {reply}", { reply: describe(item) });
-        }
         this.#toApp(item);
+        if (this.#state === "registering") {
+          const refusal = fatalRefusal(item);
+          if (refusal !== undefined) {
+            // Retrying cannot fix a wrong password or name: stop, and let the caller say so.
+            logger.error("The router refused {user}@{group}: {code}: {message}", {
+              user: o.user,
+              group: o.group,
+              code: refusal.code,
+              message: refusal.message,
+            });
+            this.#stopped = true;
+            this.#setState("refused");
+            this.#refused.resolve(refusal);
+            return;
+          }
+          logger.warn("The router refused the register: {reply}", { reply: describe(item) });
+        }
       }
       out.length = 0;
     }
@@ -311,7 +361,7 @@ export class Bridge {
     if (this.#queuedBytes + packet.length > this.#options.maxQueueBytes) {
       this.counters.droppedWhileDisconnected++;
       if (this.counters.droppedWhileDisconnected % 100 === 1) {
-        logger.warn("Not connected and the queue is full: dropped {count} packets so far", {
+        logger.warn("Not connected and the queue is full: packets dropped so far: {count}", {
           count: this.counters.droppedWhileDisconnected,
         });
       }
@@ -350,6 +400,20 @@ export class Bridge {
     }
     this.#conn = undefined;
   }
+}
+
+/** The code and sentence of an `/oscrouter/error` whose code is fatal for a register, else undefined. */
+function fatalRefusal(packet: Uint8Array): BridgeRefusal | undefined {
+  let m;
+  try {
+    m = decodePacket(packet);
+  } catch {
+    return undefined;
+  }
+  if (!("address" in m) || m.address !== "/oscrouter/error") return undefined;
+  const [code, message] = m.args.map((a) => "value" in a ? String(a.value) : "");
+  if (code === undefined || !FATAL_REGISTER_ERRORS.has(code)) return undefined;
+  return { code, message: message ?? "" };
 }
 
 /** An error reply's code and message, for the log (never a password: the router never echoes one). */

@@ -18,21 +18,44 @@ import {
 } from "@logtape/logtape";
 import type { LogOptions } from "./options.ts";
 
-/** The log directory cannot be used. */
+/**
+ * The log directory cannot be used. The message says why in the router's words (never Deno's
+ * permission flags, which the router does not take) and what to do.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const error = new LogDirError("/etc/passwd", new Deno.errors.AlreadyExists("File exists (os error 17)"));
+ * assert.equal(error.message, "cannot write logs to '/etc/passwd': it is a file, not a directory; choose a writable directory with --log-dir");
+ * ```
+ */
 export class LogDirError extends Error {
   /**
    * @param dir the directory
    * @param cause why
    */
   constructor(readonly dir: string, cause: unknown) {
-    super(
-      `cannot write logs to '${dir}': ${
-        cause instanceof Error ? cause.message : String(cause)
-      }; choose a writable directory with --log-dir`,
-      { cause },
-    );
+    super(`cannot write logs to '${dir}': ${logDirReason(cause)}; choose a writable directory with --log-dir`, {
+      cause,
+    });
     this.name = "LogDirError";
   }
+}
+
+/** Why a log directory failed, without Deno's wording (`--allow-all`, `os error 17`). */
+function logDirReason(cause: unknown): string {
+  if (cause instanceof Deno.errors.NotCapable) {
+    return "the router never writes to system paths such as /proc, /sys or /dev";
+  }
+  if (cause instanceof Deno.errors.AlreadyExists) return "it is a file, not a directory";
+  if (cause instanceof Deno.errors.NotADirectory) return "part of the path is a file, not a directory";
+  if (cause instanceof Deno.errors.PermissionDenied) {
+    return "permission denied (the router's user may not create or write files there)";
+  }
+  if (cause instanceof Deno.errors.IsADirectory) return "tcposcrouter.log in it is a directory, not a file";
+  // Anything else: the system's reason, without Deno's "(os error N): mkdir '...'" suffix.
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return message.replace(/\s*\(os error \d+\).*$/s, "").toLowerCase() || "unknown error";
 }
 
 /** Property values as plain text: strings unquoted, so log lines read naturally. */

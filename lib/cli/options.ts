@@ -514,6 +514,9 @@ export function parseCommandLine(
   program.commands[0]!.action((options: ParsedBridge) => {
     result = { kind: "bridge", config: toBridgeConfig(options) };
   });
+  // `deno task start -- --version` (the npm habit) passes a leading "--": it separates the
+  // task runner's arguments from ours, so it is not an end-of-options marker here.
+  if (args[0] === "--") args = args.slice(1);
   program.commands.find((c) => c.name() === "hash-password")!.action((options: { user?: string }) => {
     result = { kind: "hash-password", config: { user: options.user } };
   });

@@ -352,7 +352,7 @@ export class Router {
     user.sessions.delete(session);
     if (user.sessions.size > 0) return;
     group.users.delete(user.name);
-    logger.info("{user}@{group} left ({peer}); {count} users remain in the group", {
+    logger.info("{user}@{group} left ({peer}); users still in the group: {count}", {
       user: user.name,
       group: group.name,
       peer: session.peer,
@@ -819,7 +819,7 @@ export class Router {
       peer: session.peer,
       who: this.describe(session) ?? "not registered",
       detail,
-      suppressed: suppressed > 0 ? ` (${suppressed} similar warnings suppressed)` : "",
+      suppressed: suppressed > 0 ? ` (similar warnings suppressed: ${suppressed})` : "",
     });
   }
 }

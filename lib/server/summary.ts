@@ -11,7 +11,8 @@ const logger = getLogger(["tcposcrouter", "summary"]);
 
 /**
  * Logs connections, groups, users and packet rates every `intervalMs` while at least
- * one connection is open (an idle router stays quiet).
+ * one connection is open (an idle router stays quiet). Counts read as "label: n", right for any n
+ * (never "1 users").
  *
  * @param server the running server
  * @param intervalMs how often
@@ -30,7 +31,7 @@ export function startSummary(server: Server, intervalMs: number): { stop: () => 
     const active = server.connectionCount > 0;
     if (active || wasActive) {
       logger.info(
-        "{connections} connections, {groups} groups, {users} users; {inRate} packets/s in, {outRate} out; {pending} bytes queued",
+        "Connections: {connections}, groups: {groups}, users: {users}; packets/s in: {inRate}, out: {outRate}; bytes queued: {pending}",
         {
           connections: server.connectionCount,
           groups: server.router.groupCount,

@@ -187,27 +187,74 @@ Deno.test("bridge: a group packet too large for a UDP datagram is dropped and co
   });
 });
 
-Deno.test("bridge: wrong passwords are logged and retried with backoff, never crash", async () => {
+/** The last user list the app got, or undefined. */
+function lastUserList(app: UdpApp): string[] | undefined {
+  const list = app.messages().filter((m) => m.address === "/oscrouter/userlist").at(-1);
+  return list === undefined ? undefined : userNames(list);
+}
+
+Deno.test("bridge: a refused register (wrong password, taken name, bad name) stops it for good, no retry", async () => {
   const server = startServer();
   const lp = server.listening[0]!.port;
   const owner = await TestClient.connect(lp);
   await owner.register("touchosc", "band", "someone-else", "gpw");
+  const cases: [Partial<BridgeOptions>, string][] = [
+    [{}, "wrong_user_password"], // the name is taken in the group with another password
+    [{ user: "other", groupPassword: "not-gpw" }, "wrong_group_password"],
+    [{ user: "bad\nname" }, "invalid_name"],
+  ];
+  try {
+    for (const [change, code] of cases) {
+      const app = await UdpApp.open();
+      // A short backoff: a retry, if there were one, would come within the wait below.
+      const bridge = await Bridge.start({ ...bridgeOptions(lp, app.port), ...change });
+      const states: string[] = [];
+      bridge.onState = (state) => states.push(state);
+      try {
+        const refusal = await bridge.refused;
+        assert.equal(refusal.code, code);
+        assert.ok(refusal.message.length > 0);
+        assert.equal(bridge.state, "refused");
+        await eventually(() => app.messages().some((m) => m.address === "/oscrouter/error"), "the app hears it");
+        await new Promise((resolve) => setTimeout(resolve, 400)); // 8 backoffs of 50 ms
+        assert.ok(!states.includes("waiting") && states.at(-1) === "refused", `no retry after ${code}: ${states}`);
+        assert.equal(app.messages().filter((m) => m.address === "/oscrouter/error").length, 1);
+        assert.equal(bridge.counters.registrations, 0);
+      } finally {
+        await bridge.stop();
+        await app.close();
+      }
+    }
+  } finally {
+    await owner.close();
+    await server.close();
+  }
+});
+
+Deno.test("bridge: a transient refusal (server_full) is retried with backoff until it joins", async () => {
+  const server = Server.start({
+    ...DEFAULT_SERVER_OPTIONS,
+    hostname: "127.0.0.1",
+    lengthPrefixPort: 0,
+    slipPort: undefined,
+    maxConnections: 1,
+  });
+  const lp = server.listening[0]!.port;
+  const owner = await TestClient.connect(lp);
+  await owner.register("owner");
   const app = await UdpApp.open();
   const bridge = await Bridge.start(bridgeOptions(lp, app.port));
   try {
     await eventually(() => app.messages().some((m) => m.address === "/oscrouter/error"), "the refusal reaches the app");
     assert.equal(
       (app.messages().find((m) => m.address === "/oscrouter/error")!.args[0] as { value: string }).value,
-      "wrong_user_password",
+      "server_full",
     );
     await eventually(() => bridge.state === "waiting", "it waits before retrying");
-    await owner.close(); // the name is free again: the next attempt succeeds
-    await eventually(() => bridge.state === "joined", "joined once the name is free", 5000);
-    // The list follows the reply over UDP: it may reach the app a moment after the state changed.
-    await eventually(() => app.messages().some((m) => m.address === "/oscrouter/userlist"), "the list reaches the app");
-    assert.deepEqual(userNames(app.messages().filter((m) => m.address === "/oscrouter/userlist").at(-1)!), [
-      "touchosc",
-    ]);
+    await owner.close(); // a place is free: the next attempt succeeds
+    await eventually(() => bridge.state === "joined", "joined once there is room", 5000);
+    // The user list is a datagram of its own, sent after the register reply: wait for it.
+    await eventually(() => lastUserList(app)?.join() === "touchosc", "the app gets the user list");
   } finally {
     await bridge.stop();
     await app.close();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@^4.10.2";
 import { BadFrameError, FrameTooLargeError, MisalignedFrameError } from "../../lib/framing/errors.ts";
 import { encodeLengthPrefixFrame, LengthPrefixDecoder, LengthPrefixDeframer } from "../../lib/framing/length_prefix.ts";
 import { hex, toHex } from "../hex.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@^4.10.2";
 import { BadFrameError, FrameTooLargeError } from "../../lib/framing/errors.ts";
 import { encodeSlipFrame, SlipDecoder, SlipDeframer } from "../../lib/framing/slip.ts";
 import { hex, toHex } from "../hex.ts";

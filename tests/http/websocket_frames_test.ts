@@ -1,6 +1,6 @@
 /** The WebSocket frame decoder on its own: pieces of any size, fragments, control frames, limits. */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@^4.10.2";
 import { WebSocketDecoder } from "../../lib/http/websocket_frames.ts";
 import { clientFrame } from "./raw.ts";
 

@@ -56,7 +56,8 @@ Deno.test("interop: two liblo clients register, exchange every liblo type and pr
 });
 
 function pdPatch(port: number): string {
-  // The patch style of examples/puredata: vanilla objects plus mrpeach's SLIP pair.
+  // The patch style of examples/puredata: vanilla objects plus mrpeach's SLIP pair, loaded as
+  // mrpeach/slipenc from stock Pd's search path (no -path).
   return [
     "#N canvas 0 0 800 600 12;",
     "#X obj 10 10 loadbang;", // 0
@@ -65,10 +66,10 @@ function pdPatch(port: number): string {
     "#X obj 200 40 delay 200;", // 3
     "#X msg 200 70 list pdu pw band gpw;", // 4
     "#X obj 200 100 oscformat oscrouter register;", // 5
-    "#X obj 200 300 slipenc 65536;", // 6
+    "#X obj 200 300 mrpeach/slipenc 65536;", // 6
     "#X obj 200 330 list prepend send;", // 7
     "#X obj 200 360 list trim;", // 8
-    "#X obj 10 440 slipdec 65536;", // 9
+    "#X obj 10 440 mrpeach/slipdec 65536;", // 9
     "#X obj 10 470 oscparse;", // 10
     "#X obj 10 500 print RECV;", // 11
     "#X obj 400 40 metro 300;", // 12
@@ -108,9 +109,8 @@ Deno.test("interop: Pure Data (mrpeach SLIP) and liblo (length prefix) in one gr
           "-nogui",
           "-nosound",
           "-nrt",
+          "-noprefs",
           "-stderr",
-          "-path",
-          "/usr/lib/pd/extra/mrpeach",
           "-open",
           `${dir}/client.pd`,
         ],

@@ -6,7 +6,7 @@
  * the test process, the liblo clients that a later test started sometimes received nothing.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { chromium } from "npm:playwright-core@^1.65.1";
 import { startHttp } from "../../lib/http/http_server.ts";
 import { DEFAULT_SERVER_OPTIONS, Server } from "../../lib/server/server.ts";
 import { TestClient } from "../server/test_client.ts";

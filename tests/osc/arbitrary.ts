@@ -1,5 +1,5 @@
 /** fast-check arbitraries for OSC values, shared by the codec and router property tests. */
-import fc from "fast-check";
+import fc from "npm:fast-check@^4.10.2";
 import type { OscArg, OscBundle, OscMessage, OscPacket } from "../../lib/osc/types.ts";
 
 const noNul = (s: string) => !s.includes("\0");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@^4.10.2";
 import { decodePacket, encodeBundle, encodeMessage, encodePacket } from "../../lib/osc/codec.ts";
 import { OscDecodeError, OscEncodeError } from "../../lib/osc/errors.ts";
 import type { OscBundle, OscMessage } from "../../lib/osc/types.ts";

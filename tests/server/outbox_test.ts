@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@^4.10.2";
 import { type ByteSink, Outbox } from "../../lib/server/outbox.ts";
 import { join } from "../framing/frames.ts";
 

@@ -3,7 +3,7 @@
  * a connection flood, and a password-guessing flood, while a well-behaved pair keeps talking.
  */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@^4.10.2";
 import { encodeLengthPrefixFrame } from "../../lib/framing/length_prefix.ts";
 import { encodeSlipFrame } from "../../lib/framing/slip.ts";
 import { decodePacket, encodePacket } from "../../lib/osc/codec.ts";

@@ -4,7 +4,7 @@
  * messages. Nothing the pair sends may be lost, and memory must stay bounded.
  */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@^4.10.2";
 import { encodeLengthPrefixFrame } from "../../lib/framing/length_prefix.ts";
 import { encodePacket } from "../../lib/osc/codec.ts";
 import type { OscMessage } from "../../lib/osc/types.ts";
