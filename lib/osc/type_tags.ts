@@ -75,7 +75,7 @@ KINDS[0x5d] = TAG_ARRAY_CLOSE; // ]
  * ```
  */
 export function tagKind(tag: number): number {
-  return KINDS[tag] ?? TAG_UNKNOWN;
+  return tag >= 0 && tag < 256 ? KINDS[tag]! : TAG_UNKNOWN;
 }
 
 /**

@@ -59,7 +59,11 @@ export function checkArguments(bytes: Uint8Array, tags: number, end: number): nu
     const tag = bytes[i]!;
     if (tag === 0) break;
     const kind = tagKind(tag);
-    if (kind === TAG_ARRAY_OPEN) {
+    if (kind >= 0) {
+      // Fixed-size payloads, the common case, inline: the size comes from the table.
+      if (kind > end - pos) throw new OscDecodeError(`truncated argument '${String.fromCharCode(tag)}'`, pos);
+      pos += kind;
+    } else if (kind === TAG_ARRAY_OPEN) {
       if (++depth > MAX_ARRAY_DEPTH) throw new OscDecodeError("arrays nested too deep", i);
     } else if (kind === TAG_ARRAY_CLOSE) {
       if (--depth < 0) throw new OscDecodeError("']' without '['", i);

@@ -7,9 +7,9 @@
 
 import { getLogger } from "@logtape/logtape";
 import { OutgoingPacket } from "../framing/outgoing.ts";
-import { decodePacket } from "../osc/codec.ts";
+import { readMessageHead } from "../osc/codec.ts";
 import { OscDecodeError } from "../osc/errors.ts";
-import type { OscMessage } from "../osc/types.ts";
+import type { MessageHead } from "../osc/types.ts";
 import {
   bundleMessages,
   isControlAddress,
@@ -28,6 +28,10 @@ import type { Session } from "./session.ts";
 import { WarningLimiter } from "./warning_limiter.ts";
 
 const PING_ADDRESS = "/oscrouter/ping";
+/** The ping's address as the bytes it starts with (its NUL included): pings are recognised without decoding. */
+const PING_BYTES = new TextEncoder().encode(PING_ADDRESS + "\0");
+/** Register arguments the router reads: four, and the optional id. */
+const REGISTER_ARGS = 5;
 const logger = getLogger(["tcposcrouter", "router"]);
 
 interface User {
@@ -271,7 +275,7 @@ export class Router {
 
   #receiveUnregistered(session: Session, packet: Uint8Array, flags: number): void {
     const first = (flags & PACKET_BUNDLE) !== 0 ? bundleMessages(packet).next().value : packet;
-    const message = first && this.#decode(session, first);
+    const message = first && this.#decode(session, first, REGISTER_ARGS);
     if (first !== undefined && message === undefined) return; // refused as malformed
     if (message?.address !== REGISTER_ADDRESS) {
       this.#refuse(
@@ -295,11 +299,12 @@ export class Router {
     }
   }
 
-  #decode(session: Session, message: Uint8Array): OscMessage | undefined {
+  /** Reads a control message's address and first `maxArgs` arguments, never the rest. */
+  #decode(session: Session, message: Uint8Array, maxArgs: number): MessageHead | undefined {
     try {
       // Control messages are read leniently: their strings need not be UTF-8 (passwords are
       // "any content", a private message's payload is forwarded as bytes).
-      return decodePacket(message, { invalidUtf8: "replace" }) as OscMessage;
+      return readMessageHead(message, maxArgs, { invalidUtf8: "replace" });
     } catch (e) {
       if (!(e instanceof OscDecodeError)) throw e;
       this.#reportMalformed(session, message, e);
@@ -307,7 +312,7 @@ export class Router {
     }
   }
 
-  #register(session: Session, message: OscMessage, bytes: Uint8Array): boolean {
+  #register(session: Session, message: MessageHead, bytes: Uint8Array): boolean {
     let request;
     try {
       request = parseRegister(message, rawStringArgs(bytes, 4));
@@ -367,13 +372,14 @@ export class Router {
   }
 
   #control(session: Session, member: Member, packet: Uint8Array): void {
-    const message = this.#decode(session, packet);
+    if (startsWith(packet, PING_BYTES)) return;
+    const message = this.#decode(session, packet, 0);
     if (message === undefined) return;
     switch (message.address) {
       case PING_ADDRESS:
         return;
       case PRIVATE_ADDRESS:
-        return this.#private(session, member, message, packet);
+        return this.#private(session, member, packet);
       case REGISTER_ADDRESS:
         return this.sendError(
           session,
@@ -396,9 +402,12 @@ export class Router {
     }
   }
 
-  #private(session: Session, member: Member, message: OscMessage, packet: Uint8Array): void {
+  #private(session: Session, member: Member, packet: Uint8Array): void {
+    // The target only: the key and the payload stay bytes.
+    const message = this.#decode(session, packet, 1);
+    if (message === undefined) return;
     const target = message.args[0] && argText(message.args[0]);
-    if (message.args.length < 2 || target === undefined) {
+    if (!message.more || target === undefined) {
       this.sendError(
         session,
         new ProtocolError(
@@ -490,6 +499,15 @@ function describePacket(packet: Uint8Array, flags: number): string {
   return `${addressOf(packet)} ${
     lenientUtf8.decode(packet.subarray(tags, packet.indexOf(0, tags)))
   } (${packet.length} bytes)`;
+}
+
+/** Whether `bytes` starts with `prefix`. */
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) {
+    if (bytes[i] !== prefix[i]) return false;
+  }
+  return true;
 }
 
 /** Best effort: the address of a packet that may be malformed, or "". */
