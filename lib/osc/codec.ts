@@ -353,7 +353,9 @@ function writeBundle(w: Writer, bundle: OscBundle): void {
     const sizeAt = w.reserve(4);
     const start = w.length;
     writePacket(w, element);
-    w.patchInt32(sizeAt, w.length - start);
+    const size = w.length - start;
+    if (size > 0x7fffffff) throw new OscEncodeError(`a bundle element of ${size} bytes does not fit an int32 size`);
+    w.patchInt32(sizeAt, size);
   }
 }
 
