@@ -96,6 +96,10 @@ Deno.test("the 16-byte blob-wrap packet gets malformed_packet, registered or not
   );
   router.receive(a, controlCrash);
   assert.equal(errorOf(a.take()[0]!)[0], "malformed_packet");
+  // This one made the old decoder throw a RangeError out of Router.receive.
+  const rangeError = hex("2f 6f 73 63 72 6f 75 74 65 72 2f 78 00 00 00 00 2c 62 69 73 69 68 00 00 7f ff ff fd");
+  router.receive(a, rangeError);
+  assert.equal(errorOf(a.take()[0]!)[0], "malformed_packet");
   const bundle = encodeBundle({ timetag: 1n, elements: [{ address: "/x", args: [] }] });
   const inBundle = new Uint8Array([...bundle.subarray(0, 16), 0, 0, 0, 16, ...crash]);
   router.receive(a, inBundle);
