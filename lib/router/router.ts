@@ -30,6 +30,8 @@ import { WarningLimiter } from "./warning_limiter.ts";
 const PING_ADDRESS = "/oscrouter/ping";
 /** The ping's address as the bytes it starts with (its NUL included): pings are recognised without decoding. */
 const PING_BYTES = new TextEncoder().encode(PING_ADDRESS + "\0");
+const PRIVATE_BYTES = new TextEncoder().encode(PRIVATE_ADDRESS + "\0");
+const REGISTER_BYTES = new TextEncoder().encode(REGISTER_ADDRESS + "\0");
 /** Register arguments the router reads: four, and the optional id. */
 const REGISTER_ARGS = 5;
 const logger = getLogger(["tcposcrouter", "router"]);
@@ -103,6 +105,8 @@ export class Router {
   /** Sessions refused at registration: their remaining packets are ignored. */
   #refused = new WeakSet<Session>();
   #warnings: WarningLimiter;
+  /** Error codes replied to in the bundle being routed; undefined outside a bundle. */
+  #bundleReplies: Set<ErrorCode> | undefined;
   /** Per-packet debug lines cost a check per packet; decided once, when the router is made. */
   #debug = logger.isEnabledFor("debug");
   readonly counters: RouterCounters = {
@@ -195,18 +199,23 @@ export class Router {
         packet: describePacket(packet, flags),
       });
     }
-    if (member === undefined) {
-      this.#receiveUnregistered(session, packet, flags);
-    } else if ((flags & PACKET_CONTROL) === 0) {
-      this.#broadcast(member, packet);
-    } else if ((flags & PACKET_BUNDLE) === 0) {
-      this.#control(session, member, packet);
-    } else {
-      for (const message of bundleMessages(packet)) {
-        const current = this.#members.get(session);
-        if (current === undefined) return; // closed by an earlier message of the bundle
-        this.#route(session, current, message);
+    if ((flags & PACKET_BUNDLE) !== 0) this.#bundleReplies = new Set();
+    try {
+      if (member === undefined) {
+        this.#receiveUnregistered(session, packet, flags);
+      } else if ((flags & PACKET_CONTROL) === 0) {
+        this.#broadcast(member, packet);
+      } else if ((flags & PACKET_BUNDLE) === 0) {
+        this.#control(session, member, packet);
+      } else {
+        for (const message of bundleMessages(packet)) {
+          const current = this.#members.get(session);
+          if (current === undefined) return; // closed by an earlier message of the bundle
+          this.#route(session, current, message);
+        }
       }
+    } finally {
+      this.#bundleReplies = undefined;
     }
   }
 
@@ -372,33 +381,34 @@ export class Router {
   }
 
   #control(session: Session, member: Member, packet: Uint8Array): void {
+    // The three addresses clients use are recognised by their bytes, without decoding.
     if (startsWith(packet, PING_BYTES)) return;
-    const message = this.#decode(session, packet, 0);
-    if (message === undefined) return;
-    switch (message.address) {
+    if (startsWith(packet, PRIVATE_BYTES)) return this.#private(session, member, packet);
+    const isRegister = startsWith(packet, REGISTER_BYTES);
+    const message = isRegister ? undefined : this.#decode(session, packet, 0);
+    switch (isRegister ? REGISTER_ADDRESS : message?.address) {
+      case undefined: // malformed, reported
       case PING_ADDRESS:
         return;
       case PRIVATE_ADDRESS:
         return this.#private(session, member, packet);
       case REGISTER_ADDRESS:
-        return this.sendError(
-          session,
+        return this.#controlError(session, "already_registered", () =>
           new ProtocolError(
             "already_registered",
             `This connection is already registered as '${member.user.name}'; open another connection to register again`,
             REGISTER_ADDRESS,
-          ),
-        );
+          ));
       default:
-        this.#warn(session, "reserved_address", message.address);
-        return this.sendError(
-          session,
-          new ProtocolError(
+        return this.#controlError(session, "reserved_address", () => {
+          const address = message!.address;
+          this.#warn(session, "reserved_address", address);
+          return new ProtocolError(
             "reserved_address",
-            `Addresses under /oscrouter/ belong to the router; '${message.address}' was not forwarded; use another address`,
-            message.address,
-          ),
-        );
+            `Addresses under /oscrouter/ belong to the router; '${address}' was not forwarded; use another address`,
+            address,
+          );
+        });
     }
   }
 
@@ -408,30 +418,39 @@ export class Router {
     if (message === undefined) return;
     const target = message.args[0] && argText(message.args[0]);
     if (!message.more || target === undefined) {
-      this.sendError(
-        session,
+      this.#controlError(session, "malformed_packet", () =>
         new ProtocolError(
           "malformed_packet",
           `Send ${PRIVATE_ADDRESS} targetUser key args...: a user name then a key`,
           PRIVATE_ADDRESS,
-        ),
-      );
+        ));
       return;
     }
     const user = member.group.users.get(target);
     if (user === undefined) {
-      this.sendError(
-        session,
+      this.#controlError(session, "unknown_user", () =>
         new ProtocolError(
           "unknown_user",
           `No user '${target}' in group '${member.group.name}'; the message was not delivered; check /oscrouter/userlist`,
           PRIVATE_ADDRESS,
-        ),
-      );
+        ));
       return;
     }
     const out = new OutgoingPacket(rewritePrivate(packet, member.user.name));
     for (const recipient of user.sessions) this.#deliver(recipient, out);
+  }
+
+  /**
+   * Replies with an error to a control message, at most once per code within one bundle: a
+   * bundle of 40,000 bad control messages would otherwise build 40,000 replies (seconds of CPU).
+   * `make` builds the error only when it is sent.
+   */
+  #controlError(session: Session, code: ErrorCode, make: () => ProtocolError): void {
+    if (this.#bundleReplies !== undefined) {
+      if (this.#bundleReplies.has(code)) return;
+      this.#bundleReplies.add(code);
+    }
+    this.sendError(session, make());
   }
 
   #broadcast(member: Member, packet: Uint8Array): void {

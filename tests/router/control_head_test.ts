@@ -152,3 +152,36 @@ Deno.test("register: arguments after the fifth are never read, whatever they are
   const reply = session.take()[0] as OscMessage;
   assert.equal(reply.address, "/oscrouter/register/ana/7");
 });
+
+Deno.test("a bundle of bad control messages: one reply per error code, and it costs little", () => {
+  const { router, a, b } = setup();
+  // 1 MiB of reserved addresses, then of private messages without a key: each used to build its own reply (seconds).
+  for (const [address, code] of [["/oscrouter/nope", "reserved_address"], ["/oscrouter/private", "malformed_packet"]]) {
+    const bundle = bigBundle(address!, MIB);
+    const started = performance.now();
+    router.receive(a, bundle);
+    const ms = performance.now() - started;
+    assert.ok(ms < 700, `${ms.toFixed(0)} ms`);
+    assert.deepEqual(a.take().map((p) => errorOf(p)[0]), [code]);
+  }
+  // Different codes in one bundle each get their reply; the next bundle gets its own again.
+  const mixed = encodeBundle({
+    timetag: 1n,
+    elements: [
+      { address: "/oscrouter/nope", args: [] },
+      { address: "/oscrouter/private", args: [s("zed"), s("k")] },
+      { address: "/oscrouter/other", args: [] },
+      { address: "/oscrouter/private", args: [s("bob"), s("k")] },
+      { address: "/oscrouter/register", args: [] },
+    ],
+  });
+  router.receive(a, mixed);
+  assert.deepEqual(a.take().map((p) => errorOf(p)[0]), ["reserved_address", "unknown_user", "already_registered"]);
+  assert.equal(b.take().length, 1, "the good private message in the bundle was delivered");
+  router.receive(a, mixed);
+  assert.equal(a.take().length, 3);
+  // Outside bundles, every bad message gets its reply.
+  router.receive(a, msg("/oscrouter/nope"));
+  router.receive(a, msg("/oscrouter/nope"));
+  assert.equal(a.take().length, 2);
+});
