@@ -31,7 +31,7 @@ for (const [s, user] of [[ana, "ana"], [bob, "bob"]] as const) {
 
 const cases: [string, Uint8Array, Uint8Array][] = [
   ["1 MiB message of type tags", bigMessage("/oscrouter/ping", "", "T", MIB), bigMessage("/note", "", "T", MIB)],
-  ["1 MiB bundle of small messages", bigBundle("/oscrouter/ping", MIB), bigBundle("/note", MIB)],
+  ["1 MiB bundle of pings", bigBundle("/oscrouter/ping", MIB), bigBundle("/note", MIB)],
   ["1 MiB bundle of reserved addresses", bigBundle("/oscrouter/nope", MIB), bigBundle("/note", MIB)],
   ["1 MiB private message", bigMessage("/oscrouter/private", "ss", "i", MIB), bigMessage("/note", "ss", "i", MIB)],
 ];
