@@ -381,35 +381,28 @@ export class Router {
   }
 
   #control(session: Session, member: Member, packet: Uint8Array): void {
-    // The three addresses clients use are recognised by their bytes, without decoding.
+    // The three addresses clients use are recognised by their bytes; other addresses under
+    // /oscrouter/ are reserved, and decoded only for the reply.
     if (startsWith(packet, PING_BYTES)) return;
     if (startsWith(packet, PRIVATE_BYTES)) return this.#private(session, member, packet);
-    const isRegister = startsWith(packet, REGISTER_BYTES);
-    const message = isRegister ? undefined : this.#decode(session, packet, 0);
-    switch (isRegister ? REGISTER_ADDRESS : message?.address) {
-      case undefined: // malformed, reported
-      case PING_ADDRESS:
-        return;
-      case PRIVATE_ADDRESS:
-        return this.#private(session, member, packet);
-      case REGISTER_ADDRESS:
-        return this.#controlError(session, "already_registered", () =>
-          new ProtocolError(
-            "already_registered",
-            `This connection is already registered as '${member.user.name}'; open another connection to register again`,
-            REGISTER_ADDRESS,
-          ));
-      default:
-        return this.#controlError(session, "reserved_address", () => {
-          const address = message!.address;
-          this.#warn(session, "reserved_address", address);
-          return new ProtocolError(
-            "reserved_address",
-            `Addresses under /oscrouter/ belong to the router; '${address}' was not forwarded; use another address`,
-            address,
-          );
-        });
+    if (startsWith(packet, REGISTER_BYTES)) {
+      return this.#controlError(session, "already_registered", () =>
+        new ProtocolError(
+          "already_registered",
+          `This connection is already registered as '${member.user.name}'; open another connection to register again`,
+          REGISTER_ADDRESS,
+        ));
     }
+    this.#controlError(session, "reserved_address", () => {
+      const address = this.#decode(session, packet, 0)?.address;
+      if (address === undefined) return undefined; // malformed: reported
+      this.#warn(session, "reserved_address", address);
+      return new ProtocolError(
+        "reserved_address",
+        `Addresses under /oscrouter/ belong to the router; '${address}' was not forwarded; use another address`,
+        address,
+      );
+    });
   }
 
   #private(session: Session, member: Member, packet: Uint8Array): void {
@@ -443,14 +436,15 @@ export class Router {
   /**
    * Replies with an error to a control message, at most once per code within one bundle: a
    * bundle of 40,000 bad control messages would otherwise build 40,000 replies (seconds of CPU).
-   * `make` builds the error only when it is sent.
+   * `make` builds the error only when it is sent (undefined: nothing to send).
    */
-  #controlError(session: Session, code: ErrorCode, make: () => ProtocolError): void {
+  #controlError(session: Session, code: ErrorCode, make: () => ProtocolError | undefined): void {
     if (this.#bundleReplies !== undefined) {
       if (this.#bundleReplies.has(code)) return;
       this.#bundleReplies.add(code);
     }
-    this.sendError(session, make());
+    const error = make();
+    if (error !== undefined) this.sendError(session, error);
   }
 
   #broadcast(member: Member, packet: Uint8Array): void {
