@@ -76,13 +76,12 @@ export class LengthPrefixDecoder {
       if (this.#frameBytes < 0) {
         let size: number;
         if (this.#headerBytes === 0 && pos + 4 <= length) {
-          size = (chunk[pos]! << 24) | (chunk[pos + 1]! << 16) | (chunk[pos + 2]! << 8) | chunk[pos + 3]!;
+          size = int32At(chunk, pos);
           pos += 4;
         } else {
           while (this.#headerBytes < 4 && pos < length) this.#header[this.#headerBytes++] = chunk[pos++]!;
           if (this.#headerBytes < 4) return;
-          const h = this.#header;
-          size = (h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!;
+          size = int32At(this.#header, 0);
           this.#headerBytes = 0;
         }
         if (!this.#acceptSize(size, out)) return;
@@ -120,6 +119,12 @@ export class LengthPrefixDecoder {
   }
 }
 
+/** The big-endian int32 at `at`, read without bitwise operators (they wrap above 2^31 − 1). */
+function int32At(bytes: Uint8Array, at: number): number {
+  const value = bytes[at]! * 0x1000000 + bytes[at + 1]! * 0x10000 + bytes[at + 2]! * 0x100 + bytes[at + 3]!;
+  return value >= 0x80000000 ? value - 0x100000000 : value;
+}
+
 /**
  * `TransformStream` from TCP chunks to arrays of packets and errors (see `DeframerStream`).
  *
@@ -149,6 +154,7 @@ export class LengthPrefixDeframer extends DeframerStream {
  *
  * @param packet the packet's bytes
  * @returns a new buffer: size then packet
+ * @throws {RangeError} if the packet is 2 GiB or more (its size would not be a positive int32)
  *
  * @example
  * ```ts
@@ -158,8 +164,9 @@ export class LengthPrefixDeframer extends DeframerStream {
  * ```
  */
 export function encodeLengthPrefixFrame(packet: Uint8Array): Uint8Array {
-  const frame = new Uint8Array(packet.length + 4);
   const size = packet.length;
+  if (size > 0x7fffffff) throw new RangeError(`A packet of ${size} bytes cannot be framed: its size is not an int32`);
+  const frame = new Uint8Array(size + 4);
   frame[0] = size >>> 24;
   frame[1] = (size >>> 16) & 0xff;
   frame[2] = (size >>> 8) & 0xff;

@@ -10,17 +10,40 @@
  */
 
 import { OscDecodeError, OscEncodeError } from "./errors.ts";
-import type { OscArg, OscBundle, OscMessage, OscPacket } from "./types.ts";
-import { readInt32, scanPacket, skipString } from "./validate.ts";
+import type { HeadArg, MessageHead, OscArg, OscBundle, OscMessage, OscPacket } from "./types.ts";
+import {
+  padded4,
+  readInt32,
+  readUint32,
+  skipArgument,
+  skipString,
+  stringSize,
+  TAG_ARRAY_CLOSE,
+  TAG_ARRAY_OPEN,
+  tagKind,
+} from "./type_tags.ts";
+import { scanPacket } from "./validate.ts";
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const lenientDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
 const HASH = 0x23;
+/** Strings up to this long that are ASCII are built without a TextDecoder. */
+const SHORT_ASCII_BYTES = 32;
+const SLASH = 0x2f;
+const COMMA = 0x2c;
 
+/** The text of the (validated) string at `offset`. */
 function readString(bytes: Uint8Array, offset: number, decoder: TextDecoder): string {
   const nul = bytes.indexOf(0, offset);
+  if (nul - offset <= SHORT_ASCII_BYTES) {
+    // Short ASCII (addresses, names): building the string here is several times cheaper than a TextDecoder call.
+    let text = "";
+    let i = offset;
+    for (; i < nul && bytes[i]! < 0x80; i++) text += String.fromCharCode(bytes[i]!);
+    if (i === nul) return text;
+  }
   try {
     return decoder.decode(bytes.subarray(offset, nul));
   } catch {
@@ -28,53 +51,76 @@ function readString(bytes: Uint8Array, offset: number, decoder: TextDecoder): st
   }
 }
 
-/** Reads one argument's payload; returns the value and the offset after it. */
-type Reader = (bytes: Uint8Array, view: DataView, pos: number, strings: TextDecoder) => [OscArg, number];
+/**
+ * The value of one argument whose payload starts at `pos` (the packet was validated: the
+ * payload is there). How far the payload reaches is `skipArgument`'s business, not this one's.
+ */
+function readValue(tag: number, bytes: Uint8Array, view: DataView, pos: number, d: TextDecoder): OscArg {
+  switch (tag) {
+    case 0x69: // i
+      return { type: "i", value: view.getInt32(pos) };
+    case 0x66: // f
+      return { type: "f", value: view.getFloat32(pos) };
+    case 0x64: // d
+      return { type: "d", value: view.getFloat64(pos) };
+    case 0x68: // h
+      return { type: "h", value: view.getBigInt64(pos) };
+    case 0x74: // t
+      return { type: "t", value: view.getBigUint64(pos) };
+    case 0x63: // c
+      return { type: "c", value: view.getUint32(pos) };
+    case 0x72: // r
+      return { type: "r", value: view.getUint32(pos) };
+    case 0x6d: // m
+      return { type: "m", value: bytes.slice(pos, pos + 4) };
+    case 0x73: // s
+      return { type: "s", value: readString(bytes, pos, d) };
+    case 0x53: // S
+      return { type: "S", value: readString(bytes, pos, d) };
+    case 0x62: // b
+      return { type: "b", value: bytes.slice(pos + 4, pos + 4 + readInt32(bytes, pos)) };
+    case 0x54: // T
+      return { type: "T" };
+    case 0x46: // F
+      return { type: "F" };
+    case 0x4e: // N
+      return { type: "N" };
+    case 0x49: // I
+      return { type: "I" };
+    default:
+      throw new OscDecodeError(`unknown type tag '${String.fromCharCode(tag)}'`, pos);
+  }
+}
 
-/** The codec's table: one reader per type tag (osc.js style), arrays handled apart. */
-const READERS: Record<string, Reader> = {
-  i: (_b, v, p) => [{ type: "i", value: v.getInt32(p) }, p + 4],
-  f: (_b, v, p) => [{ type: "f", value: v.getFloat32(p) }, p + 4],
-  d: (_b, v, p) => [{ type: "d", value: v.getFloat64(p) }, p + 8],
-  h: (_b, v, p) => [{ type: "h", value: v.getBigInt64(p) }, p + 8],
-  t: (_b, v, p) => [{ type: "t", value: v.getBigUint64(p) }, p + 8],
-  c: (_b, v, p) => [{ type: "c", value: v.getUint32(p) }, p + 4],
-  r: (_b, v, p) => [{ type: "r", value: v.getUint32(p) }, p + 4],
-  m: (b, _v, p) => [{ type: "m", value: b.slice(p, p + 4) }, p + 4],
-  s: (b, _v, p, d) => [{ type: "s", value: readString(b, p, d) }, skipString(b, p, b.length)],
-  S: (b, _v, p, d) => [{ type: "S", value: readString(b, p, d) }, skipString(b, p, b.length)],
-  b: (b, _v, p) => {
-    const size = readInt32(b, p);
-    return [{ type: "b", value: b.slice(p + 4, p + 4 + size) }, p + 4 + ((size + 3) & ~3)];
-  },
-  T: (_b, _v, p) => [{ type: "T" }, p],
-  F: (_b, _v, p) => [{ type: "F" }, p],
-  N: (_b, _v, p) => [{ type: "N" }, p],
-  I: (_b, _v, p) => [{ type: "I" }, p],
-};
-
-function decodeMessage(bytes: Uint8Array, view: DataView, start: number, end: number, d: TextDecoder): OscMessage {
-  const packet = bytes.subarray(0, end);
-  const address = readString(packet, start, d);
-  const tags = skipString(packet, start, end);
-  let pos = skipString(packet, tags, end);
+/** Reads all the arguments of a validated message whose type tag string is at `tags`. */
+function readArguments(bytes: Uint8Array, view: DataView, tags: number, end: number, d: TextDecoder): OscArg[] {
+  let pos = skipString(bytes, tags, end);
   const stack: OscArg[][] = [[]];
-  for (let i = tags + 1; packet[i] !== 0; i++) {
-    const tag = String.fromCharCode(packet[i]!);
+  for (let i = tags + 1; bytes[i] !== 0; i++) {
+    const tag = bytes[i]!;
     const top = stack[stack.length - 1]!;
-    if (tag === "[") {
+    const kind = tagKind(tag);
+    if (kind === TAG_ARRAY_OPEN) {
       const array: OscArg[] = [];
       top.push({ type: "[", value: array });
       stack.push(array);
-    } else if (tag === "]") {
+    } else if (kind === TAG_ARRAY_CLOSE) {
+      if (stack.length === 1) throw new OscDecodeError("']' without '['", i);
       stack.pop();
     } else {
-      const [arg, next] = READERS[tag]!(packet, view, pos, d);
-      top.push(arg);
+      const next = skipArgument(bytes, tag, pos, end);
+      top.push(readValue(tag, bytes, view, pos, d));
       pos = next;
     }
   }
-  return { address, args: stack[0]! };
+  if (stack.length !== 1) throw new OscDecodeError("'[' without ']'", tags);
+  return stack[0]!;
+}
+
+function decodeMessage(bytes: Uint8Array, view: DataView, start: number, end: number, d: TextDecoder): OscMessage {
+  const address = readString(bytes, start, d);
+  const tags = skipString(bytes, start, end);
+  return { address, args: readArguments(bytes, view, tags, end, d) };
 }
 
 function decodeElement(bytes: Uint8Array, view: DataView, start: number, end: number, d: TextDecoder): OscPacket {
@@ -82,7 +128,7 @@ function decodeElement(bytes: Uint8Array, view: DataView, start: number, end: nu
   const bundle: OscBundle = { timetag: view.getBigUint64(start + 8), elements: [] };
   let pos = start + 16;
   while (pos < end) {
-    const size = readInt32(bytes, pos);
+    const size = readUint32(bytes, pos);
     bundle.elements.push(decodeElement(bytes, view, pos + 4, pos + 4 + size, d));
     pos += 4 + size;
   }
@@ -119,6 +165,62 @@ export function decodePacket(bytes: Uint8Array, options: DecodeOptions = {}): Os
   scanPacket(bytes);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return decodeElement(bytes, view, 0, bytes.length, options.invalidUtf8 === "replace" ? lenientDecoder : utf8Decoder);
+}
+
+/**
+ * Reads a message only as far as the router needs: its address and its first `maxArgs`
+ * arguments (an array among them is given by its type alone: its contents are not read).
+ * What lies after them is not looked at, so the cost does not grow with the rest of the
+ * message: a control message costs about what forwarding it costs, whatever it holds.
+ *
+ * It checks what it reads, but not the rest: call `scanPacket` on the packet first.
+ *
+ * @param bytes one message (not a bundle) that `scanPacket` accepted
+ * @param maxArgs how many top-level arguments to read (0 for the address alone)
+ * @param options how to treat strings that are not valid UTF-8
+ * @returns the address, the arguments read, and whether more arguments follow them
+ * @throws {OscDecodeError} if what it reads is not valid OSC
+ *
+ * @example A private message's target, without its payload
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeMessage, readMessageHead } from "./codec.ts";
+ * const bytes = encodeMessage({ address: "/oscrouter/private", args: [
+ *   { type: "s", value: "bob" }, { type: "s", value: "key" }, { type: "b", value: new Uint8Array(1000) }] });
+ * assert.deepEqual(readMessageHead(bytes, 1), {
+ *   address: "/oscrouter/private", args: [{ type: "s", value: "bob" }], more: true });
+ * ```
+ */
+export function readMessageHead(bytes: Uint8Array, maxArgs: number, options: DecodeOptions = {}): MessageHead {
+  const end = bytes.length;
+  if (bytes[0] !== SLASH) throw new OscDecodeError("address does not begin with '/'", 0);
+  const tags = skipString(bytes, 0, end);
+  if (tags >= end || bytes[tags] !== COMMA) throw new OscDecodeError("missing type tag string", tags);
+  const d = options.invalidUtf8 === "replace" ? lenientDecoder : utf8Decoder;
+  let view: DataView | undefined;
+  let pos = skipString(bytes, tags, end);
+  const args: HeadArg[] = [];
+  let depth = 0;
+  let i = tags + 1;
+  for (; bytes[i] !== 0; i++) {
+    if (depth === 0 && args.length >= maxArgs) break;
+    const tag = bytes[i]!;
+    const kind = tagKind(tag);
+    if (kind === TAG_ARRAY_OPEN) {
+      if (depth++ === 0) args.push({ type: "[" });
+    } else if (kind === TAG_ARRAY_CLOSE) {
+      if (--depth < 0) throw new OscDecodeError("']' without '['", i);
+    } else {
+      const next = skipArgument(bytes, tag, pos, end);
+      if (depth === 0) {
+        view ??= new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        args.push(readValue(tag, bytes, view, pos, d));
+      }
+      pos = next;
+    }
+  }
+  if (depth !== 0) throw new OscDecodeError("'[' without ']'", tags);
+  return { address: readString(bytes, 0, d), args, more: bytes[i] !== 0 };
 }
 
 /** A growable big-endian byte writer. */
@@ -175,11 +277,12 @@ class Writer {
   string(s: string): void {
     const encoded = utf8Encoder.encode(s);
     if (encoded.includes(0)) throw new OscEncodeError("OSC strings cannot contain NUL characters");
-    this.bytes((encoded.length + 4) & ~3).set(encoded); // fresh space is zeroed: the NUL padding
+    this.bytes(stringSize(encoded.length)).set(encoded); // fresh space is zeroed: the NUL padding
   }
   blob(data: Uint8Array): void {
+    if (data.length > 0x7fffffff) throw new OscEncodeError(`a blob of ${data.length} bytes does not fit an int32 size`);
     this.int32(data.length);
-    this.bytes((data.length + 3) & ~3).set(data);
+    this.bytes(padded4(data.length)).set(data);
   }
   result(): Uint8Array {
     return this.#bytes.slice(0, this.length);
@@ -262,7 +365,9 @@ function writeBundle(w: Writer, bundle: OscBundle): void {
     const sizeAt = w.reserve(4);
     const start = w.length;
     writePacket(w, element);
-    w.patchInt32(sizeAt, w.length - start);
+    const size = w.length - start;
+    if (size > 0x7fffffff) throw new OscEncodeError(`a bundle element of ${size} bytes does not fit an int32 size`);
+    w.patchInt32(sizeAt, size);
   }
 }
 

@@ -53,6 +53,19 @@ export interface OscBundle {
 /** A message or a bundle. */
 export type OscPacket = OscMessage | OscBundle;
 
+/** An argument as `readMessageHead` gives it: values as `OscArg`, an array by its type alone. */
+export type HeadArg = Exclude<OscArg, { type: "[" }> | { type: "[" };
+
+/** The start of a message, as `readMessageHead` reads it. */
+export interface MessageHead {
+  /** OSC address, beginning with `/`. */
+  address: string;
+  /** The first arguments, at most as many as asked for. */
+  args: HeadArg[];
+  /** True when the message has more top-level arguments than were read. */
+  more: boolean;
+}
+
 /** The timetag that means "immediately". */
 export const IMMEDIATELY = 1n;
 

@@ -12,6 +12,17 @@
  */
 
 import { OscDecodeError } from "./errors.ts";
+import {
+  readInt32,
+  skipArgument,
+  skipString,
+  TAG_ARRAY_CLOSE,
+  TAG_ARRAY_OPEN,
+  TAG_UNKNOWN,
+  tagKind,
+} from "./type_tags.ts";
+
+export { readInt32, skipBlob, skipString } from "./type_tags.ts";
 
 /** Bundles may nest at most this deep (a bundle directly in a packet is depth 1). */
 export const MAX_BUNDLE_DEPTH = 32;
@@ -28,96 +39,6 @@ const HASH = 0x23;
 const COMMA = 0x2c;
 const BUNDLE_TAG = [0x23, 0x62, 0x75, 0x6e, 0x64, 0x6c, 0x65, 0x00]; // "#bundle\0"
 const CONTROL_PREFIX = [0x2f, 0x6f, 0x73, 0x63, 0x72, 0x6f, 0x75, 0x74, 0x65, 0x72]; // "/oscrouter"
-
-/**
- * Reads a big-endian int32 at `offset`.
- *
- * @param bytes the buffer
- * @param offset where the int32 starts (caller checked the bounds)
- * @returns the signed 32-bit value
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { readInt32 } from "./validate.ts";
- * assert.ok(readInt32(new Uint8Array([0xff, 0xff, 0xff, 0xfe]), 0) === -2);
- * ```
- */
-export function readInt32(bytes: Uint8Array, offset: number): number {
-  return (bytes[offset]! << 24) | (bytes[offset + 1]! << 16) |
-    (bytes[offset + 2]! << 8) | bytes[offset + 3]!;
-}
-
-/**
- * Skips an OSC string (NUL-terminated, NUL-padded to 4 bytes) that starts at
- * `offset` and must end by `end`.
- *
- * @param bytes the packet
- * @param offset where the string starts
- * @param end where the enclosing packet or element ends
- * @returns the offset just past the padding
- * @throws {OscDecodeError} when there is no NUL before `end` or the padding is not NUL
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { skipString } from "./validate.ts";
- * const b = new TextEncoder().encode("/ab\0");
- * assert.ok(skipString(b, 0, b.length) === 4);
- * ```
- */
-export function skipString(bytes: Uint8Array, offset: number, end: number): number {
-  const nul = bytes.indexOf(0, offset);
-  if (nul === -1 || nul >= end) throw new OscDecodeError("string without NUL terminator", offset);
-  const next = (nul + 4) & ~3;
-  if (next > end) throw new OscDecodeError("string padding runs past the end", offset);
-  for (let i = nul + 1; i < next; i++) {
-    if (bytes[i] !== 0) throw new OscDecodeError("string padding is not NUL", i);
-  }
-  return next;
-}
-
-/**
- * Skips an OSC blob (int32 size, bytes, NUL padding to 4) at `offset`.
- *
- * @param bytes the packet
- * @param offset where the blob's size field starts
- * @param end where the enclosing packet or element ends
- * @returns the offset just past the padding
- * @throws {OscDecodeError} when the size is negative or runs past `end`
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { skipBlob } from "./validate.ts";
- * const b = new Uint8Array([0, 0, 0, 1, 7, 0, 0, 0]);
- * assert.ok(skipBlob(b, 0, b.length) === 8);
- * ```
- */
-export function skipBlob(bytes: Uint8Array, offset: number, end: number): number {
-  if (offset + 4 > end) throw new OscDecodeError("truncated blob size", offset);
-  const size = readInt32(bytes, offset);
-  if (size < 0) throw new OscDecodeError(`negative blob size ${size}`, offset);
-  const data = offset + 4;
-  const next = data + ((size + 3) & ~3);
-  if (next > end) throw new OscDecodeError(`blob of ${size} bytes runs past the end`, offset);
-  for (let i = data + size; i < next; i++) {
-    if (bytes[i] !== 0) throw new OscDecodeError("blob padding is not NUL", i);
-  }
-  return next;
-}
-
-/** What each type tag byte means: a payload size >= 0, or one of the negative kinds below. */
-const TAG_KIND = new Int8Array(256).fill(-1); // -1: unknown tag
-const STRING = -2, BLOB = -3, OPEN = -4, CLOSE = -5;
-for (const [tag, size] of Object.entries({ i: 4, f: 4, c: 4, r: 4, m: 4, h: 8, t: 8, d: 8, T: 0, F: 0, N: 0, I: 0 })) {
-  TAG_KIND[tag.charCodeAt(0)] = size;
-}
-TAG_KIND[0x73] = STRING; // s
-TAG_KIND[0x53] = STRING; // S
-TAG_KIND[0x62] = BLOB; // b
-TAG_KIND[0x5b] = OPEN; // [
-TAG_KIND[0x5d] = CLOSE; // ]
 
 /**
  * Checks the arguments of a message whose type tag string starts at `tags`
@@ -137,21 +58,19 @@ export function checkArguments(bytes: Uint8Array, tags: number, end: number): nu
   for (let i = tags + 1;; i++) {
     const tag = bytes[i]!;
     if (tag === 0) break;
-    const kind = TAG_KIND[tag]!;
+    const kind = tagKind(tag);
     if (kind >= 0) {
+      // Fixed-size payloads, the common case, inline: the size comes from the table.
+      if (kind > end - pos) throw new OscDecodeError(`truncated argument '${String.fromCharCode(tag)}'`, pos);
       pos += kind;
-      if (pos > end) throw new OscDecodeError(`truncated argument '${String.fromCharCode(tag)}'`, pos - kind);
-    } else if (kind === STRING) {
-      if (pos >= end) throw new OscDecodeError("truncated string argument", pos);
-      pos = skipString(bytes, pos, end);
-    } else if (kind === BLOB) {
-      pos = skipBlob(bytes, pos, end);
-    } else if (kind === OPEN) {
+    } else if (kind === TAG_ARRAY_OPEN) {
       if (++depth > MAX_ARRAY_DEPTH) throw new OscDecodeError("arrays nested too deep", i);
-    } else if (kind === CLOSE) {
+    } else if (kind === TAG_ARRAY_CLOSE) {
       if (--depth < 0) throw new OscDecodeError("']' without '['", i);
-    } else {
+    } else if (kind === TAG_UNKNOWN) {
       throw new OscDecodeError(`unknown type tag '${String.fromCharCode(tag)}'`, i);
+    } else {
+      pos = skipArgument(bytes, tag, pos, end);
     }
   }
   if (depth !== 0) throw new OscDecodeError("'[' without ']'", tags);
@@ -220,13 +139,13 @@ function checkBundle(bytes: Uint8Array, start: number, end: number, depth: numbe
   let flags = PACKET_BUNDLE;
   let pos = start + 16;
   while (pos < end) {
-    if (pos + 4 > end) throw new OscDecodeError("truncated bundle element size", pos);
+    if (end - pos < 4) throw new OscDecodeError("truncated bundle element size", pos);
     const size = readInt32(bytes, pos);
     const elementStart = pos + 4;
     if (size <= 0 || size % 4 !== 0) {
       throw new OscDecodeError(`bundle element size ${size} is not a positive multiple of 4`, pos);
     }
-    if (elementStart + size > end) {
+    if (size > end - elementStart) {
       throw new OscDecodeError(`bundle element of ${size} bytes overruns its bundle`, pos);
     }
     flags |= checkElement(bytes, elementStart, elementStart + size, depth + 1);

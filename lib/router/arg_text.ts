@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { OscArg } from "../osc/types.ts";
+import type { HeadArg } from "../osc/types.ts";
 
 /**
  * The shortest decimal text that reads back as the same float32 (Pd sends `1.1` as the
@@ -23,7 +23,7 @@ function float32Text(value: number): string {
  * An argument as text: strings verbatim, integers in decimal, integral floats without
  * `.0`. Other types (blobs, booleans, ...) have no text.
  *
- * @param arg a decoded argument
+ * @param arg a decoded argument (an array has no text)
  * @returns its text, or undefined when it has none
  *
  * @example
@@ -37,7 +37,7 @@ function float32Text(value: number): string {
  * assert.equal(argText({ type: "T" }), undefined);
  * ```
  */
-export function argText(arg: OscArg): string | undefined {
+export function argText(arg: HeadArg): string | undefined {
   switch (arg.type) {
     case "s":
     case "S":

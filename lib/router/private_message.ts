@@ -4,12 +4,15 @@
  * @module
  */
 
-import { checkMessage, skipString } from "../osc/validate.ts";
+import { OscDecodeError } from "../osc/errors.ts";
+import { skipArgument, skipString, stringSize, TAG_STRING, tagKind } from "../osc/type_tags.ts";
 
 /** The address of a private message. */
 export const PRIVATE_ADDRESS = "/oscrouter/private";
 
-const TAG_SIZE: Record<string, number> = { i: 4, f: 4, h: 8, d: 8 };
+const COMMA = 0x2c;
+const SMALL_S = 0x73;
+const CAPITAL_S = 0x53;
 const utf8 = new TextEncoder();
 
 /**
@@ -17,9 +20,12 @@ const utf8 = new TextEncoder();
  * at the byte level: every other byte stays as the sender wrote it (NaN payloads,
  * `S` tags and all). A numeric target (Pd) becomes an `s` argument; an `S` stays `S`.
  *
+ * Only the first argument is read: the rest is copied as it is (call `scanPacket` first).
+ *
  * @param packet a valid private message whose first argument is a string or a number
  * @param senderName the sender's user name
  * @returns the rewritten packet
+ * @throws {OscDecodeError} if the first argument is missing, not a string or a number, or truncated
  *
  * @example
  * ```ts
@@ -33,18 +39,22 @@ const utf8 = new TextEncoder();
  * ```
  */
 export function rewritePrivate(packet: Uint8Array, senderName: string): Uint8Array {
-  const tags = checkMessage(packet, 0, packet.length);
-  const argsStart = skipString(packet, tags, packet.length);
-  const tag = String.fromCharCode(packet[tags + 1]!);
-  const firstArgEnd = tag === "s" || tag === "S"
-    ? skipString(packet, argsStart, packet.length)
-    : argsStart + (TAG_SIZE[tag] ?? 0);
+  const end = packet.length;
+  const tags = skipString(packet, 0, end);
+  if (tags >= end || packet[tags] !== COMMA) throw new OscDecodeError("missing type tag string", tags);
+  const argsStart = skipString(packet, tags, end);
+  const tag = packet[tags + 1]!;
+  const kind = tagKind(tag);
+  if (kind !== TAG_STRING && kind !== 4 && kind !== 8) {
+    throw new OscDecodeError("a private message's first argument must be a string or a number", tags + 1);
+  }
+  const firstArgEnd = skipArgument(packet, tag, argsStart, end);
   const name = utf8.encode(senderName);
-  const nameBytes = (name.length + 4) & ~3;
+  const nameBytes = stringSize(name.length);
   const rest = packet.subarray(firstArgEnd);
-  const out = new Uint8Array(argsStart + nameBytes + rest.length);
+  const out = new Uint8Array(argsStart + nameBytes + rest.length); // fresh bytes are zero: the name's NUL padding
   out.set(packet.subarray(0, argsStart));
-  if (tag !== "S") out[tags + 1] = 0x73; // 's'
+  if (tag !== CAPITAL_S) out[tags + 1] = SMALL_S;
   out.set(name, argsStart);
   out.set(rest, argsStart + nameBytes);
   return out;

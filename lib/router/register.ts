@@ -4,8 +4,17 @@
  * @module
  */
 
-import type { OscMessage } from "../osc/types.ts";
-import { checkMessage, skipBlob, skipString } from "../osc/validate.ts";
+import { OscDecodeError } from "../osc/errors.ts";
+import {
+  skipArgument,
+  skipString,
+  TAG_ARRAY_CLOSE,
+  TAG_ARRAY_OPEN,
+  TAG_STRING,
+  TAG_UNKNOWN,
+  tagKind,
+} from "../osc/type_tags.ts";
+import type { HeadArg } from "../osc/types.ts";
 import { argText } from "./arg_text.ts";
 import { ProtocolError } from "./error_code.ts";
 
@@ -34,11 +43,9 @@ const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-const FIXED: Record<string, number> = { i: 4, f: 4, c: 4, r: 4, m: 4, h: 8, t: 8, d: 8, T: 0, F: 0, N: 0, I: 0 };
-
 /**
  * The raw bytes of a valid message's first `count` string arguments (`s` or `S`), by position;
- * other types give undefined. Passwords are compared as these bytes, and names are checked
+ * other types give undefined. Only those arguments are read (call `scanPacket` first). Passwords are compared as these bytes, and names are checked
  * for valid UTF-8 on them, since a decoded string cannot tell.
  *
  * @param packet a valid OSC message
@@ -56,23 +63,18 @@ const FIXED: Record<string, number> = { i: 4, f: 4, c: 4, r: 4, m: 4, h: 8, t: 8
  */
 export function rawStringArgs(packet: Uint8Array, count: number): (Uint8Array | undefined)[] {
   const end = packet.length;
-  const tags = checkMessage(packet, 0, end);
+  const tags = skipString(packet, 0, end);
+  if (tags >= end || packet[tags] !== 0x2c) throw new OscDecodeError("missing type tag string", tags);
   let pos = skipString(packet, tags, end);
   const out: (Uint8Array | undefined)[] = [];
   for (let i = tags + 1; packet[i] !== 0 && out.length < count; i++) {
-    const tag = String.fromCharCode(packet[i]!);
-    if (tag === "s" || tag === "S") {
-      out.push(packet.subarray(pos, packet.indexOf(0, pos)));
-      pos = skipString(packet, pos, end);
-    } else if (tag === "b") {
-      out.push(undefined);
-      pos = skipBlob(packet, pos, end);
-    } else if (tag in FIXED) {
-      out.push(undefined);
-      pos += FIXED[tag]!;
-    } else {
-      break; // arrays: the argument types are wrong for a register anyway
-    }
+    const tag = packet[i]!;
+    const kind = tagKind(tag);
+    // Arrays: the argument types are wrong for a register anyway.
+    if (kind === TAG_ARRAY_OPEN || kind === TAG_ARRAY_CLOSE || kind === TAG_UNKNOWN) break;
+    const next = skipArgument(packet, tag, pos, end);
+    out.push(kind === TAG_STRING ? packet.subarray(pos, packet.indexOf(0, pos)) : undefined);
+    pos = next;
   }
   return out;
 }
@@ -126,7 +128,7 @@ const USAGE = "send /oscrouter/register userName userPassword groupName groupPas
  * Reads a register message's arguments. Strings may be `s` or `S`; numbers (Pd sends
  * `f`) are taken as their decimal text; the optional id may be `i h f d s S`.
  *
- * @param message the decoded register message
+ * @param message the register message, decoded (`decodePacket`) or its first five arguments (`readMessageHead`)
  * @returns what it asks for
  * @throws {ProtocolError} `bad_register` or `invalid_name`
  *
@@ -142,7 +144,10 @@ const USAGE = "send /oscrouter/register userName userPassword groupName groupPas
  * assert.equal(r.idText, "0");
  * ```
  */
-export function parseRegister(message: OscMessage, raw: (Uint8Array | undefined)[] = []): RegisterRequest {
+export function parseRegister(
+  message: { readonly address: string; readonly args: readonly HeadArg[] },
+  raw: (Uint8Array | undefined)[] = [],
+): RegisterRequest {
   const { args } = message;
   if (args.length < 4) {
     throw new ProtocolError(

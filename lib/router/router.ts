@@ -11,9 +11,9 @@
 
 import { getLogger } from "@logtape/logtape";
 import { OutgoingPacket } from "../framing/outgoing.ts";
-import { decodePacket } from "../osc/codec.ts";
+import { readMessageHead } from "../osc/codec.ts";
 import { OscDecodeError } from "../osc/errors.ts";
-import type { OscMessage } from "../osc/types.ts";
+import type { MessageHead } from "../osc/types.ts";
 import {
   bundleMessages,
   isControlAddress,
@@ -36,6 +36,12 @@ import type { PasswordHash } from "../access/password_hash.ts";
 import { PasswordVerifier, type PasswordVerifierOptions } from "../access/password_verifier.ts";
 
 const PING_ADDRESS = "/oscrouter/ping";
+/** The ping's address as the bytes it starts with (its NUL included): pings are recognised without decoding. */
+const PING_BYTES = new TextEncoder().encode(PING_ADDRESS + "\0");
+const PRIVATE_BYTES = new TextEncoder().encode(PRIVATE_ADDRESS + "\0");
+const REGISTER_BYTES = new TextEncoder().encode(REGISTER_ADDRESS + "\0");
+/** Register arguments the router reads: four, and the optional id. */
+const REGISTER_ARGS = 5;
 const logger = getLogger(["tcposcrouter", "router"]);
 
 interface User {
@@ -162,6 +168,8 @@ export class Router {
   /** The user-list version each connection last got (a connection is in one group). */
   #listVersions = new WeakMap<Session, number>();
   #userList: { minMs: number; maxMs: number; bytesPerSecond: number };
+  /** Error codes replied to in the bundle being routed; undefined outside a bundle. */
+  #bundleReplies: Set<ErrorCode> | undefined;
   /** Per-packet debug lines cost a check per packet; decided once, when the router is made. */
   #debug = logger.isEnabledFor("debug");
   readonly counters: RouterCounters = {
@@ -321,18 +329,23 @@ export class Router {
         packet: describePacket(packet, flags),
       });
     }
-    if (member === undefined) {
-      this.#receiveUnregistered(session, packet, flags);
-    } else if ((flags & PACKET_CONTROL) === 0) {
-      this.#broadcast(member, packet);
-    } else if ((flags & PACKET_BUNDLE) === 0) {
-      this.#control(session, member, packet);
-    } else {
-      for (const message of bundleMessages(packet)) {
-        const current = this.#members.get(session);
-        if (current === undefined) return; // closed by an earlier message of the bundle
-        this.#route(session, current, message);
+    if ((flags & PACKET_BUNDLE) !== 0) this.#bundleReplies = new Set();
+    try {
+      if (member === undefined) {
+        this.#receiveUnregistered(session, packet, flags);
+      } else if ((flags & PACKET_CONTROL) === 0) {
+        this.#broadcast(member, packet);
+      } else if ((flags & PACKET_BUNDLE) === 0) {
+        this.#control(session, member, packet);
+      } else {
+        for (const message of bundleMessages(packet)) {
+          const current = this.#members.get(session);
+          if (current === undefined) return; // closed by an earlier message of the bundle
+          this.#route(session, current, message);
+        }
       }
+    } finally {
+      this.#bundleReplies = undefined;
     }
   }
 
@@ -403,7 +416,7 @@ export class Router {
 
   #receiveUnregistered(session: Session, packet: Uint8Array, flags: number): void {
     const first = (flags & PACKET_BUNDLE) !== 0 ? bundleMessages(packet).next().value : packet;
-    const message = first && this.#decode(session, first);
+    const message = first && this.#decode(session, first, REGISTER_ARGS);
     if (first !== undefined && message === undefined) return; // refused as malformed
     if (message?.address !== REGISTER_ADDRESS) {
       this.#refuse(
@@ -443,11 +456,12 @@ export class Router {
     pending.bytes += packet.length;
   }
 
-  #decode(session: Session, message: Uint8Array): OscMessage | undefined {
+  /** Reads a control message's address and first `maxArgs` arguments, never the rest. */
+  #decode(session: Session, message: Uint8Array, maxArgs: number): MessageHead | undefined {
     try {
       // Control messages are read leniently: their strings need not be UTF-8 (passwords are
       // "any content", a private message's payload is forwarded as bytes).
-      return decodePacket(message, { invalidUtf8: "replace" }) as OscMessage;
+      return readMessageHead(message, maxArgs, { invalidUtf8: "replace" });
     } catch (e) {
       if (!(e instanceof OscDecodeError)) throw e;
       this.#reportMalformed(session, message, e);
@@ -455,7 +469,7 @@ export class Router {
     }
   }
 
-  #register(session: Session, message: OscMessage, bytes: Uint8Array): "joined" | "pending" | "refused" {
+  #register(session: Session, message: MessageHead, bytes: Uint8Array): "joined" | "pending" | "refused" {
     const limited = this.#attempts.check(session.address);
     if (limited !== undefined) {
       const seconds = Math.ceil(limited.retryAfterMs / 1000);
@@ -679,62 +693,70 @@ export class Router {
   }
 
   #control(session: Session, member: Member, packet: Uint8Array): void {
-    const message = this.#decode(session, packet);
-    if (message === undefined) return;
-    switch (message.address) {
-      case PING_ADDRESS:
-        return;
-      case PRIVATE_ADDRESS:
-        return this.#private(session, member, message, packet);
-      case REGISTER_ADDRESS:
-        return this.sendError(
-          session,
-          new ProtocolError(
-            "already_registered",
-            `This connection is already registered as '${member.user.name}'; open another connection to register again`,
-            REGISTER_ADDRESS,
-          ),
-        );
-      default:
-        this.#warn(session, "reserved_address", message.address);
-        return this.sendError(
-          session,
-          new ProtocolError(
-            "reserved_address",
-            `Addresses under /oscrouter/ belong to the router; '${message.address}' was not forwarded; use another address`,
-            message.address,
-          ),
-        );
+    // The three addresses clients use are recognised by their bytes; other addresses under
+    // /oscrouter/ are reserved, and decoded only for the reply.
+    if (startsWith(packet, PING_BYTES)) return;
+    if (startsWith(packet, PRIVATE_BYTES)) return this.#private(session, member, packet);
+    if (startsWith(packet, REGISTER_BYTES)) {
+      return this.#controlError(session, "already_registered", () =>
+        new ProtocolError(
+          "already_registered",
+          `This connection is already registered as '${member.user.name}'; open another connection to register again`,
+          REGISTER_ADDRESS,
+        ));
     }
+    this.#controlError(session, "reserved_address", () => {
+      const address = this.#decode(session, packet, 0)?.address;
+      if (address === undefined) return undefined; // malformed: reported
+      this.#warn(session, "reserved_address", address);
+      return new ProtocolError(
+        "reserved_address",
+        `Addresses under /oscrouter/ belong to the router; '${address}' was not forwarded; use another address`,
+        address,
+      );
+    });
   }
 
-  #private(session: Session, member: Member, message: OscMessage, packet: Uint8Array): void {
+  #private(session: Session, member: Member, packet: Uint8Array): void {
+    // The target only: the key and the payload stay bytes.
+    const message = this.#decode(session, packet, 1);
+    if (message === undefined) return;
     const target = message.args[0] && argText(message.args[0]);
-    if (message.args.length < 2 || target === undefined) {
-      this.sendError(
-        session,
+    if (!message.more || target === undefined) {
+      this.#controlError(session, "malformed_packet", () =>
         new ProtocolError(
           "malformed_packet",
           `Send ${PRIVATE_ADDRESS} targetUser key args...: a user name then a key`,
           PRIVATE_ADDRESS,
-        ),
-      );
+        ));
       return;
     }
     const user = member.group.users.get(target);
     if (user === undefined) {
-      this.sendError(
-        session,
+      this.#controlError(session, "unknown_user", () =>
         new ProtocolError(
           "unknown_user",
           `No user '${target}' in group '${member.group.name}'; the message was not delivered; check /oscrouter/userlist`,
           PRIVATE_ADDRESS,
-        ),
-      );
+        ));
       return;
     }
     const out = new OutgoingPacket(rewritePrivate(packet, member.user.name));
     for (const recipient of user.sessions) this.#deliver(recipient, out);
+  }
+
+  /**
+   * Replies with an error to a control message, at most once per code within one bundle: a
+   * bundle of 40,000 bad control messages would otherwise build 40,000 replies (seconds of CPU).
+   * `make` builds the error only when it is sent (undefined: nothing to send).
+   */
+  #controlError(session: Session, code: ErrorCode, make: () => ProtocolError | undefined): void {
+    if (this.#bundleReplies !== undefined) {
+      if (this.#bundleReplies.has(code)) return;
+      this.#bundleReplies.add(code);
+    }
+    const error = make();
+    if (error !== undefined) this.sendError(session, error);
   }
 
   #broadcast(member: Member, packet: Uint8Array): void {
@@ -836,6 +858,15 @@ function describePacket(packet: Uint8Array, flags: number): string {
   return `${addressOf(packet)} ${
     lenientUtf8.decode(packet.subarray(tags, packet.indexOf(0, tags)))
   } (${packet.length} bytes)`;
+}
+
+/** Whether `bytes` starts with `prefix`. */
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) {
+    if (bytes[i] !== prefix[i]) return false;
+  }
+  return true;
 }
 
 /** Best effort: the address of a packet that may be malformed, or "". */
