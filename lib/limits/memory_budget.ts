@@ -13,7 +13,9 @@ export interface BudgetHolder {
   readonly peer: string;
   /**
    * Drops everything it holds and closes, at once (no flush): the budget already took its
-   * bytes back. Called at most once per holder.
+   * bytes back. Called once for a holder that closes; a holder that lives on (a pool of free
+   * buffers) may be shed again once it has charged again. It runs inside another holder's
+   * `charge`: it must not charge the budget itself (defer work that might, such as telling others).
    *
    * @param reason why, for logs and for the client's error
    */
@@ -101,6 +103,31 @@ export class MemoryBudget {
     this.#held.set(holder, current + deltaBytes);
     this.#used += deltaBytes;
     return true;
+  }
+
+  /**
+   * Takes `deltaBytes` more for `holder` only if they fit as things are: nobody is shed. For
+   * memory that is merely convenient to keep (free buffers kept for reuse), never worth a client.
+   *
+   * @param holder who would hold the bytes
+   * @param deltaBytes bytes wanted (> 0)
+   * @returns true if charged
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MemoryBudget } from "./memory_budget.ts";
+   * const budget = new MemoryBudget(100);
+   * const client = { peer: "client", shed() {} }, pool = { peer: "pool", shed() {} };
+   * budget.charge(client, 90);
+   * assert.ok(!budget.tryCharge(pool, 20));
+   * assert.ok(budget.tryCharge(pool, 10));
+   * assert.equal(budget.usedBytes, 100);
+   * ```
+   */
+  tryCharge(holder: BudgetHolder, deltaBytes: number): boolean {
+    if (this.#used + deltaBytes > this.limitBytes) return false;
+    return this.charge(holder, deltaBytes);
   }
 
   /**

@@ -371,7 +371,7 @@ export class Router {
     if (message === undefined) return;
     switch (message.address) {
       case PING_ADDRESS:
-        return;
+        return session.markPinging?.();
       case PRIVATE_ADDRESS:
         return this.#private(session, member, message, packet);
       case REGISTER_ADDRESS:
