@@ -16,8 +16,12 @@ const MIN_CAPACITY_BYTES = 1024;
 
 /**
  * A byte buffer that grows geometrically as bytes arrive, never past a cap, and reports every
- * change of its capacity to a grant. The bytes it holds cost their capacity, not a piece per read:
- * a packet trickled one byte per read costs at most twice its bytes (and at least 1 KiB).
+ * change of its capacity to a grant. The bytes it holds cost their capacity, not a piece per read.
+ *
+ * Each growth allocates twice what is needed, or the cap itself once that is within a factor of
+ * two: a 1 MiB packet arriving in 64 KiB reads is gathered in buffers of 128 KiB, 256 KiB, then
+ * 1 MiB (the garbage left by growing is 0.375 of the packet, not ~1 with plain doubling), and a
+ * packet trickled one byte per read costs at most four times the bytes received (at least 1 KiB).
  *
  * @example
  * ```ts
@@ -60,7 +64,8 @@ export class GatherBuffer {
 
   /**
    * Makes room for `neededBytes` in all: the capacity at least doubles when it grows, and never
-   * passes `capBytes` (the announced size of the packet, or the packet size limit).
+   * passes `capBytes` (the announced size of the packet, or the packet size limit); within a factor
+   * of two of the cap it goes straight to the cap.
    *
    * @param neededBytes the total the buffer must be able to hold
    * @param capBytes the most it may ever hold (at least `neededBytes`)
@@ -69,7 +74,8 @@ export class GatherBuffer {
   reserve(neededBytes: number, capBytes: number): boolean {
     const capacity = this.capacity;
     if (neededBytes <= capacity) return true;
-    const next = Math.min(capBytes, Math.max(MIN_CAPACITY_BYTES, 2 * neededBytes));
+    let next = Math.max(MIN_CAPACITY_BYTES, 2 * neededBytes);
+    if (2 * next > capBytes) next = capBytes;
     if (this.#grant !== undefined && !this.#grant(next - capacity)) return false;
     const grown = new Uint8Array(next);
     if (this.#bytes !== undefined && this.length > 0) grown.set(this.#bytes.subarray(0, this.length));
