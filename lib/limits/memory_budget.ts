@@ -64,6 +64,11 @@ export class MemoryBudget {
     return this.#used;
   }
 
+  /** Holders that hold something now. */
+  get holderCount(): number {
+    return this.#held.size;
+  }
+
   /**
    * What one holder holds.
    *

@@ -161,7 +161,6 @@ export class Connection implements Session, BudgetHolder {
     const wasClosing = this.#closing;
     this.#closing = true;
     this.#outbox.stop();
-    this.#options.onSlowConsumer();
     if (!wasClosing && this.#options.warnings.take() >= 0) {
       logger.warn("Cutting off {peer} ({who}): {reason}", { peer: this.peer, who: this.#who(), reason });
     }
