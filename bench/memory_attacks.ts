@@ -6,10 +6,12 @@
  * usage: deno run -A bench/memory_attacks.ts [--main PATH/main.ts] [--only frames,trickle,flood]
  *        [-- extra router flags]
  *
+ * - idle: 250 connections that send nothing (the fixed cost of a connection).
  * - frames: 250 connections each hold a 1 MiB frame minus one byte.
  * - trickle: 1 MB trickled one byte per read over 50 connections (20,000 bytes each).
  * - flood: one registered client floods 250 non-reading members of its group with 1 KB
- *   messages for 20 s, while a pair in another group exchanges 100 messages/s (latency).
+ *   messages for 20 s, while a pair in another group exchanges 100 messages/s (latency);
+ *   `--receivers 0` floods an empty group, for the cost of the flood alone.
  */
 import net from "node:net";
 import { encodeLengthPrefixFrame, LengthPrefixDecoder } from "../lib/framing/length_prefix.ts";
@@ -27,7 +29,9 @@ const get = (name: string) => {
   return i >= 0 ? own[i + 1] : undefined;
 };
 const MAIN = get("--main") ?? new URL("../main.ts", import.meta.url).pathname;
-const ONLY = (get("--only") ?? "frames,trickle,flood").split(",");
+const ONLY = (get("--only") ?? "idle,frames,trickle,flood").split(",");
+/** Non-reading members of the flooder's group (0 measures what the flood itself costs the pair). */
+const RECEIVERS = Number(get("--receivers") ?? 250);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const s = (value: string): OscArg => ({ type: "s", value });
@@ -127,6 +131,20 @@ async function frames(router: Router) {
   return result;
 }
 
+async function idle(router: Router) {
+  const sockets: net.Socket[] = [];
+  for (let i = 0; i < 250; i++) {
+    const socket = await connect(router.port, source(i));
+    socket.on("error", () => {});
+    socket.on("data", () => {});
+    sockets.push(socket);
+  }
+  await sleep(3000);
+  const result = { closedByRouter: closed(sockets) };
+  for (const x of sockets) x.destroy();
+  return result;
+}
+
 async function trickle(router: Router) {
   const sockets: net.Socket[] = [];
   for (let i = 0; i < 50; i++) {
@@ -152,17 +170,13 @@ async function trickle(router: Router) {
 
 async function flood(router: Router) {
   const receivers: net.Socket[] = [];
-  for (let i = 0; i < 250; i++) {
+  for (let i = 0; i < RECEIVERS; i++) {
     const socket = await connect(router.port, source(i));
     socket.on("error", () => {});
     socket.pause(); // never reads: the router's queue to it fills
     await write(socket, register(`r${i}`, "victims"));
     receivers.push(socket);
   }
-  const flooder = await connect(router.port, "127.0.0.1");
-  flooder.on("error", () => {});
-  flooder.on("data", () => {});
-  await write(flooder, register("flooder", "victims"));
   // The well-behaved pair.
   const a = await connect(router.port, "127.0.0.1");
   const b = await connect(router.port, "127.0.0.1");
@@ -170,6 +184,8 @@ async function flood(router: Router) {
   const decoder = new LengthPrefixDecoder({ maxPacketBytes: 1 << 24 });
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
+  /** [sent at, latency] of each message, for the p50 of each second. */
+  const timeline: [number, number][] = [];
   b.on("data", (chunk: Uint8Array) => {
     const out: Deframed[] = [];
     decoder.push(chunk, out);
@@ -178,25 +194,21 @@ async function flood(router: Router) {
       const view = new DataView(p.buffer, p.byteOffset, p.byteLength);
       const seq = view.getInt32(p.length - 4);
       const t = sentAt.get(seq);
-      if (t !== undefined) latencies.push(performance.now() - t);
+      if (t !== undefined) {
+        latencies.push(performance.now() - t);
+        timeline.push([t, performance.now() - t]);
+      }
     }
   });
   await write(a, register("a", "pair"));
   await write(b, register("b", "pair"));
   await sleep(1000);
-  const packet = encodeLengthPrefixFrame(
-    encodeMessage({ address: "/flood", args: [{ type: "b", value: new Uint8Array(1000) }] }),
-  );
-  const batch = new Uint8Array(packet.length * 64);
-  for (let i = 0; i < 64; i++) batch.set(packet, i * packet.length);
-  let flooding = true;
-  let sent = 0;
-  const floodLoop = (async () => {
-    while (flooding && !flooder.destroyed) {
-      await write(flooder, batch);
-      sent += 64;
-    }
-  })();
+  // The flooder runs in its own process, so that its busy loop does not delay the pair's clock.
+  const flooder = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, "--flooder", String(router.port)],
+    stdout: "piped",
+  }).spawn();
+  await sleep(500);
   const durationMs = 20_000;
   const start = performance.now();
   for (let seq = 0; performance.now() - start < durationMs; seq++) {
@@ -204,8 +216,8 @@ async function flood(router: Router) {
     a.write(encodeLengthPrefixFrame(encodeMessage({ address: "/t", args: [{ type: "i", value: seq }] })));
     await sleep(10);
   }
-  flooding = false;
-  await floodLoop;
+  flooder.kill("SIGTERM");
+  const sent = Number(new TextDecoder().decode((await flooder.output()).stdout).trim() || 0);
   // Read what the router queued to the receivers: those it cut off see the end of the stream.
   let cut = 0;
   for (const x of receivers) {
@@ -223,12 +235,48 @@ async function flood(router: Router) {
     pairP99Ms: q(0.99),
     pairMaxMs: q(1),
     receiversCut: cut,
+    pairP50BySecondMs: Array.from({ length: Math.ceil(durationMs / 1000) }, (_, i) => {
+      const second = timeline.filter(([t]) => t - start >= i * 1000 && t - start < (i + 1) * 1000).map(([, l]) => l);
+      second.sort((x, y) => x - y);
+      return Math.round(second[Math.floor(second.length / 2)] ?? NaN);
+    }),
   };
-  for (const x of [...receivers, flooder, a, b]) x.destroy();
+  for (const x of [...receivers, a, b]) x.destroy();
   return result;
 }
 
-const scenarios: Record<string, (router: Router) => Promise<Record<string, unknown>>> = { frames, trickle, flood };
+/** The flooder's process: registers in the victims' group and sends 1 KB messages flat out until killed. */
+async function flooder(port: number): Promise<never> {
+  const socket = await connect(port, "127.0.0.1");
+  socket.on("error", () => {});
+  socket.on("data", () => {});
+  await write(socket, register("flooder", "victims"));
+  const packet = encodeLengthPrefixFrame(
+    encodeMessage({ address: "/flood", args: [{ type: "b", value: new Uint8Array(1000) }] }),
+  );
+  const batch = new Uint8Array(packet.length * 64);
+  for (let i = 0; i < 64; i++) batch.set(packet, i * packet.length);
+  let sent = 0;
+  Deno.addSignalListener("SIGTERM", () => {
+    console.log(sent);
+    Deno.exit(0);
+  });
+  while (!socket.destroyed) {
+    await write(socket, batch);
+    sent += 64;
+  }
+  console.log(sent);
+  Deno.exit(0);
+}
+
+if (get("--flooder") !== undefined) await flooder(Number(get("--flooder")));
+
+const scenarios: Record<string, (router: Router) => Promise<Record<string, unknown>>> = {
+  idle,
+  frames,
+  trickle,
+  flood,
+};
 for (const name of ONLY) {
   const router = new Router();
   await router.ready();

@@ -70,6 +70,22 @@ export class ChunkPool implements BudgetHolder {
   }
 
   /**
+   * Up to `count` free chunks, and nothing new: a taker calls it before asking the budget for
+   * its chunks, so the pool's bytes pass to the taker instead of being dropped (shed) to make
+   * room for new ones.
+   *
+   * @param count chunks wanted
+   * @returns between 0 and `count` free chunks, owned by the caller
+   */
+  takeFree(count: number): Uint8Array[] {
+    const n = Math.min(count, this.#free.length);
+    if (n === 0) return [];
+    const chunks = this.#free.splice(this.#free.length - n, n);
+    this.#budget?.charge(this, -n * CHUNK_BYTES);
+    return chunks;
+  }
+
+  /**
    * Takes a chunk back (kept for reuse if there is room, else left to the garbage collector).
    *
    * @param chunk a chunk from `take`, no longer used by its taker

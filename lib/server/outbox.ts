@@ -79,6 +79,8 @@ export class Outbox {
   #headSent = 0;
   #tailFilled = 0;
   #pendingBytes = 0;
+  /** Chunks taken from the pool for the frame being pushed. */
+  #spare: Uint8Array[] = [];
   /** A flush is scheduled or running. */
   #flushing = false;
   /** A write is in flight (its chunk, the first, must not be reused until it settles). */
@@ -173,13 +175,14 @@ export class Outbox {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    // The budget first: the pool keeps the chunks only if they fit in it.
+    const held = this.#chunks.length * CHUNK_BYTES;
+    if (held > 0) this.#grant?.(-held);
     // A chunk being written goes back to the pool when its write settles (see #flush).
     const inFlight = this.#flushing && this.#writing ? this.#chunks[0] : undefined;
     for (const chunk of this.#chunks) if (chunk !== inFlight) this.#pool.give(chunk);
-    const held = this.#chunks.length * CHUNK_BYTES;
     this.#chunks = [];
     this.#headSent = this.#tailFilled = this.#pendingBytes = 0;
-    if (held > 0) this.#grant?.(-held);
   }
 
   #admit(n: number): boolean {
@@ -189,7 +192,14 @@ export class Outbox {
     const room = this.#chunks.length === 0 ? 0 : CHUNK_BYTES - this.#tailFilled;
     if (n > room && this.#grant !== undefined) {
       const chunks = Math.ceil((n - room) / CHUNK_BYTES);
-      if (!this.#grant(chunks * CHUNK_BYTES)) return this.#overflow("budget");
+      // Free chunks first: their bytes pass from the pool to this outbox, so a full budget
+      // reuses them instead of dropping them to make room for new ones.
+      this.#spare = this.#pool.takeFree(chunks);
+      if (!this.#grant(chunks * CHUNK_BYTES)) {
+        for (const chunk of this.#spare) this.#pool.give(chunk);
+        this.#spare = [];
+        return this.#overflow("budget");
+      }
     }
     this.#pendingBytes += n;
     if (!this.#flushing) {
@@ -211,7 +221,7 @@ export class Outbox {
     while (from < bytes.length) {
       let chunk = this.#chunks.at(-1);
       if (chunk === undefined || this.#tailFilled === CHUNK_BYTES) {
-        chunk = this.#pool.take();
+        chunk = this.#spare.pop() ?? this.#pool.take();
         this.#chunks.push(chunk);
         this.#tailFilled = 0;
       }
@@ -224,8 +234,8 @@ export class Outbox {
 
   /** Gives back the first chunk (written, or caught up). */
   #releaseHead(): void {
-    this.#pool.give(this.#chunks.shift()!);
     this.#grant?.(-CHUNK_BYTES);
+    this.#pool.give(this.#chunks.shift()!);
   }
 
   async #flush(): Promise<void> {

@@ -14,7 +14,7 @@ import { WarningLimiter } from "../router/warning_limiter.ts";
 import type { Session } from "../router/session.ts";
 import { MemoryBudget } from "../limits/memory_budget.ts";
 import { addressKey } from "../net/address.ts";
-import { ChunkPool } from "./chunk_pool.ts";
+import { CHUNK_BYTES, ChunkPool } from "./chunk_pool.ts";
 import { Connection, formatPeer } from "./connection.ts";
 
 const logger = getLogger(["tcposcrouter", "server"]);
@@ -61,8 +61,12 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   pingTimeoutMs: 15_000,
 };
 
-/** Free outbox chunks a server keeps for reuse, at most (16 MiB), within its memory budget. */
-const POOL_MAX_FREE_CHUNKS = 256;
+/**
+ * Free outbox chunks a server keeps for reuse, at most: a quarter of its memory budget, within it.
+ * Chunks of clients cut off go there and are taken again by the queues that grow, instead of
+ * becoming garbage that the process holds until the next collection.
+ */
+const POOL_BUDGET_SHARE = 4;
 /** The first pause after a failed accept (out of file descriptors...); it doubles up to the max. */
 const ACCEPT_BACKOFF_MIN_MS = 100;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
@@ -158,7 +162,8 @@ export class Server {
     this.options = options;
     this.router = router;
     this.budget = new MemoryBudget(options.maxMemoryBytes);
-    this.#pool = new ChunkPool({ maxFreeChunks: POOL_MAX_FREE_CHUNKS, budget: this.budget });
+    const maxFreeChunks = Math.floor(options.maxMemoryBytes / POOL_BUDGET_SHARE / CHUNK_BYTES);
+    this.#pool = new ChunkPool({ maxFreeChunks, budget: this.budget });
   }
 
   /**

@@ -8,7 +8,7 @@ import { Router } from "../../lib/router/router.ts";
 import type { Session } from "../../lib/router/session.ts";
 import { DEFAULT_SERVER_OPTIONS, Server } from "../../lib/server/server.ts";
 import { eventually } from "./harness.ts";
-import { s, TestClient } from "./test_client.ts";
+import { TestClient } from "./test_client.ts";
 
 const BOOM = new TextEncoder().encode("/boom");
 
