@@ -12,6 +12,11 @@ export interface BudgetHolder {
   /** Who it is, for logs ("203.0.113.5:51234"). */
   readonly peer: string;
   /**
+   * True for a holder of spare memory only (free buffers kept for reuse): it is shed first,
+   * before any client, whatever its size, since shedding it cuts nobody.
+   */
+  readonly spare?: boolean;
+  /**
    * Drops everything it holds and closes, at once (no flush): the budget already took its
    * bytes back. Called once for a holder that closes; a holder that lives on (a pool of free
    * buffers) may be shed again once it has charged again. It runs inside another holder's
@@ -25,8 +30,8 @@ export interface BudgetHolder {
 /**
  * A byte budget shared by all holders.
  *
- * Policy when a charge would pass the limit: the holder that holds the most is shed (its bytes
- * are returned at once). If that holder is the one charging, the charge is refused instead and
+ * Policy when a charge would pass the limit: a holder of spare memory (`spare`) is shed first;
+ * then the holder that holds the most is shed (its bytes are returned at once). If that holder is the one charging, the charge is refused instead and
  * the caller drops what it wanted to keep (a new partial frame, a packet for a slow reader);
  * otherwise the charge goes through. Shedding repeats until the charge fits.
  *
@@ -98,7 +103,10 @@ export class MemoryBudget {
     }
     while (this.#used + deltaBytes > this.limitBytes) {
       const victim = this.#largest();
-      if (victim === undefined || victim === holder || this.heldBy(victim) <= current + deltaBytes) {
+      if (
+        victim === undefined || victim === holder ||
+        (victim.spare !== true && this.heldBy(victim) <= current + deltaBytes)
+      ) {
         return false;
       }
       this.release(victim);
@@ -147,10 +155,12 @@ export class MemoryBudget {
     this.#used -= current;
   }
 
+  /** The next to shed: a holder of spare memory, else the one holding the most. */
   #largest(): BudgetHolder | undefined {
     let best: BudgetHolder | undefined;
     let bestBytes = -1;
     for (const [holder, bytes] of this.#held) {
+      if (holder.spare === true) return holder;
       if (bytes > bestBytes) {
         best = holder;
         bestBytes = bytes;

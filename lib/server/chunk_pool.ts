@@ -20,8 +20,8 @@ export interface ChunkPoolOptions {
 /**
  * Free outbox chunks kept for reuse, so a burst needs no allocation and memory follows the bytes
  * pending. With a budget, the free chunks count in it like any client's bytes: a chunk is kept
- * only if it fits without cutting anyone (`tryCharge`), and when the budget is short the pool,
- * often the biggest holder, is emptied first (its `shed`), before any client is cut.
+ * only if it fits without cutting anyone (`tryCharge`), and when the budget is short the pool is
+ * emptied first (it is a `spare` holder), before any client is cut.
  *
  * @example
  * ```ts
@@ -38,6 +38,8 @@ export interface ChunkPoolOptions {
  */
 export class ChunkPool implements BudgetHolder {
   readonly peer = "the pool of free outbox chunks";
+  /** Free chunks only: shed before any client. */
+  readonly spare = true;
   #free: Uint8Array[] = [];
   #maxFreeChunks: number;
   #budget: MemoryBudget | undefined;
