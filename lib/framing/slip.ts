@@ -134,28 +134,41 @@ export class SlipDecoder {
     }
     const needed = Math.min(bound, max);
     if (!gather.reserve(needed, final ? needed : max)) return this.#drop(out, new ServerBusyError(bound, false));
-    const bytes = gather.bytes;
-    let n = gather.length;
-    for (let i = start; i < stop; i++) {
-      let byte = chunk[i]!;
-      if (this.#escaped) {
-        this.#escaped = false;
-        if (byte === ESC_END) byte = END;
-        else if (byte === ESC_ESC) byte = ESC;
-        else {
-          return this.#drop(
-            out,
-            new BadFrameError(`Bad SLIP escape: 0xDB followed by 0x${byte.toString(16).padStart(2, "0")}`, false),
-          );
-        }
-      } else if (byte === ESC) {
-        this.#escaped = true;
-        continue;
-      }
-      if (n === max) return this.#drop(out, this.#tooLarge(n + 1));
-      bytes[n++] = byte;
+    const n = this.#unescape(chunk, start, stop, gather.bytes, gather.length);
+    if (n < 0) {
+      const byte = chunk[-n - 1]!;
+      return this.#drop(
+        out,
+        new BadFrameError(`Bad SLIP escape: 0xDB followed by 0x${byte.toString(16).padStart(2, "0")}`, false),
+      );
     }
+    if (n > max) return this.#drop(out, this.#tooLarge(n));
     gather.length = n;
+  }
+
+  /**
+   * Decodes `chunk[start, stop)` into `bytes` from `n`. Past the limit (the capacity is at least
+   * min(bound, limit)) writes fall outside the buffer and are dropped; the caller checks the count.
+   *
+   * @returns the new count, or -(offset + 1) of a byte after ESC that is not a valid escape
+   */
+  #unescape(chunk: Uint8Array, start: number, stop: number, bytes: Uint8Array, n: number): number {
+    let escaped = this.#escaped;
+    for (let i = start; i < stop; i++) {
+      const byte = chunk[i]!;
+      if (escaped) {
+        escaped = false;
+        if (byte === ESC_END) bytes[n++] = END;
+        else if (byte === ESC_ESC) bytes[n++] = ESC;
+        else return -i - 1;
+      } else if (byte === ESC) {
+        escaped = true;
+      } else {
+        bytes[n++] = byte;
+      }
+    }
+    this.#escaped = escaped;
+    return n;
   }
 
   #tooLarge(sizeBytes: number): FrameTooLargeError {
