@@ -30,7 +30,7 @@ export function startSummary(server: Server, intervalMs: number): { stop: () => 
     const active = server.connectionCount > 0;
     if (active || wasActive) {
       logger.info(
-        "{connections} connections, {groups} groups, {users} users; {inRate} packets/s in, {outRate} out; {pending} bytes queued",
+        "{connections} connections, {groups} groups, {users} users; {inRate} packets/s in, {outRate} out; {pending} bytes queued; memory budget {used} of {limit} bytes, {cut} clients cut off, {refused} connections refused so far",
         {
           connections: server.connectionCount,
           groups: server.router.groupCount,
@@ -38,6 +38,10 @@ export function startSummary(server: Server, intervalMs: number): { stop: () => 
           inRate: inRate.toFixed(1),
           outRate: outRate.toFixed(1),
           pending: server.pendingBytes,
+          used: server.budget.usedBytes,
+          limit: server.budget.limitBytes,
+          cut: server.slowConsumers + server.budget.shedCount,
+          refused: server.refusedConnections,
         },
       );
     }

@@ -26,7 +26,7 @@ Deno.test("summary: a line per interval while anyone is connected, one more afte
         assert.ok(lines.length >= 2, lines.join("\n"));
         assert.match(
           lines[0]!,
-          /^1 connections, 1 groups, 1 users; [\d.]+ packets\/s in, [\d.]+ out; \d+ bytes queued$/,
+          /^1 connections, 1 groups, 1 users; [\d.]+ packets\/s in, [\d.]+ out; \d+ bytes queued; memory budget \d+ of 268435456 bytes, 0 clients cut off, 0 connections refused so far$/,
         );
         assert.match(lines.at(-1)!, /^0 connections, 0 groups, 0 users/);
         const count = records.length;
