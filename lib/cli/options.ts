@@ -228,6 +228,32 @@ export function buildProgram(version: string): Command {
       ).env("TCPOSCROUTER_MAX_MEMORY_BYTES").argParser(integer(1024 * 1024, 2 ** 40)).default(d.maxMemoryBytes),
     )
     .addOption(
+      new Option(
+        "--write-timeout <seconds>",
+        "cut off a client whose queued messages make no progress for this long (it stopped reading, or vanished)",
+      ).env("TCPOSCROUTER_WRITE_TIMEOUT").argParser(integer(1, 86_400, " seconds")).default(d.writeTimeoutMs / 1000),
+    )
+    .addOption(
+      new Option(
+        "--max-connections-per-address <count>",
+        "most connections from one address (an IPv6 /64 counts as one); more get too_many_connections",
+      ).env("TCPOSCROUTER_MAX_CONNECTIONS_PER_ADDRESS").argParser(integer(1, 1_000_000))
+        .default(d.maxConnectionsPerAddress),
+    )
+    .addOption(
+      new Option(
+        "--max-unregistered-per-address <count>",
+        "most connections from one address that have not registered yet",
+      ).env("TCPOSCROUTER_MAX_UNREGISTERED_PER_ADDRESS").argParser(integer(1, 1_000_000))
+        .default(d.maxUnregisteredPerAddress),
+    )
+    .addOption(
+      new Option(
+        "--ping-timeout <seconds>",
+        "close a client that sent /oscrouter/ping and then nothing for this long (0: never)",
+      ).env("TCPOSCROUTER_PING_TIMEOUT").argParser(integer(0, 86_400, " seconds")).default(d.pingTimeoutMs / 1000),
+    )
+    .addOption(
       new Option("--register-timeout <seconds>", "time a new connection has to register")
         .env("TCPOSCROUTER_REGISTER_TIMEOUT").argParser(integer(1, 86_400, " seconds"))
         .default(d.registerTimeoutMs / 1000),
@@ -352,6 +378,10 @@ interface Parsed {
   maxQueueBytes: number;
   maxConnections: number;
   maxMemoryBytes: number;
+  writeTimeout: number;
+  maxConnectionsPerAddress: number;
+  maxUnregisteredPerAddress: number;
+  pingTimeout: number;
   registerTimeout: number;
   groups?: string;
   closed?: true;
@@ -421,6 +451,10 @@ function toConfig(o: Parsed, env: Record<string, string | undefined>): Config {
       registerTimeoutMs: o.registerTimeout * 1000,
       strictFraming: o.strictFraming === true,
       maxMemoryBytes: o.maxMemoryBytes,
+      writeTimeoutMs: o.writeTimeout * 1000,
+      maxConnectionsPerAddress: o.maxConnectionsPerAddress,
+      maxUnregisteredPerAddress: o.maxUnregisteredPerAddress,
+      pingTimeoutMs: o.pingTimeout * 1000,
     },
     http: o.httpPort === undefined ? undefined : httpConfig(o, o.httpPort, env),
     log: logOptions(o),

@@ -5,6 +5,7 @@
  */
 
 import type { Framing } from "./detect.ts";
+import type { BufferGrant } from "./gather_buffer.ts";
 import { encodeLengthPrefixFrame, LengthPrefixDecoder } from "./length_prefix.ts";
 import { encodeSlipFrame, SlipDecoder } from "./slip.ts";
 
@@ -12,7 +13,7 @@ import { encodeSlipFrame, SlipDecoder } from "./slip.ts";
  * A fresh incremental decoder for `framing`.
  *
  * @param framing the stream's framing
- * @param options the packet size limit
+ * @param options the packet size limit, and the grant asked before a partial packet's buffer grows
  * @returns the decoder
  *
  * @example
@@ -25,7 +26,7 @@ import { encodeSlipFrame, SlipDecoder } from "./slip.ts";
  */
 export function createDecoder(
   framing: Framing,
-  options: { maxPacketBytes: number },
+  options: { maxPacketBytes: number; grant?: BufferGrant },
 ): LengthPrefixDecoder | SlipDecoder {
   return framing === "slip" ? new SlipDecoder(options) : new LengthPrefixDecoder(options);
 }

@@ -7,7 +7,7 @@
  */
 
 /** The protocol's error code for each framing error. */
-export type FramingErrorCode = "packet_too_large" | "bad_frame" | "malformed_packet";
+export type FramingErrorCode = "packet_too_large" | "bad_frame" | "malformed_packet" | "server_busy";
 
 /**
  * A frame is larger than the configured maximum packet size.
@@ -92,8 +92,40 @@ export class MisalignedFrameError extends SyntaxError {
   }
 }
 
+/**
+ * The memory needed to gather a packet that spans reads was refused (the router's memory budget
+ * is full): the packet is dropped. Fatal for a length prefix (the rest of the packet cannot be
+ * skipped reliably once the connection is cut), not for SLIP (reading resumes after the next END).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ServerBusyError } from "./errors.ts";
+ * const e = new ServerBusyError(1 << 20, true);
+ * assert.ok(e.code === "server_busy" && e.fatal);
+ * ```
+ */
+export class ServerBusyError extends RangeError {
+  /** Protocol error code. */
+  readonly code = "server_busy";
+  /**
+   * A packet of `sizeBytes` that could not be gathered.
+   *
+   * @param sizeBytes the packet's size (announced by a length prefix, or reached so far in SLIP)
+   * @param fatal true when the stream cannot continue
+   */
+  constructor(readonly sizeBytes: number, readonly fatal: boolean) {
+    super(
+      `The router has no memory left for a packet of ${sizeBytes} bytes${
+        fatal ? "" : " or more"
+      } (its memory budget is full); try again later or send smaller packets`,
+    );
+    this.name = "ServerBusyError";
+  }
+}
+
 /** Any error a deframer emits. */
-export type FramingError = FrameTooLargeError | BadFrameError | MisalignedFrameError;
+export type FramingError = FrameTooLargeError | BadFrameError | MisalignedFrameError | ServerBusyError;
 
 /** What a deframer emits, in stream order: a whole packet, or an error. */
 export type Deframed = Uint8Array | FramingError;

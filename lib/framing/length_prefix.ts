@@ -4,23 +4,31 @@
  * @module
  */
 
-import { concatBytes } from "./concat.ts";
 import { DeframerStream } from "./deframer_stream.ts";
-import { BadFrameError, type Deframed, FrameTooLargeError, MisalignedFrameError } from "./errors.ts";
+import { BadFrameError, type Deframed, FrameTooLargeError, MisalignedFrameError, ServerBusyError } from "./errors.ts";
+import { type BufferGrant, GatherBuffer } from "./gather_buffer.ts";
 
 /** Options of the length-prefix deframer. */
 export interface LengthPrefixOptions {
   /** Largest packet accepted; a larger announced size is fatal for the stream. */
   maxPacketBytes: number;
+  /**
+   * Asked before the buffer of a packet that spans reads grows, told when it is released (see
+   * `BufferGrant`); a refusal drops the packet with a fatal `ServerBusyError`.
+   */
+  grant?: BufferGrant;
 }
 
 /**
  * Incremental length-prefix decoder: feed it TCP chunks of any size, it appends
  * whole packets (and errors) to an array.
  *
- * A packet that lies inside one chunk is emitted as a view of that chunk (no copy);
- * only a packet that spans chunks is copied, once. After a fatal error (size 0,
- * negative, or above the limit) it ignores all further input: the caller closes.
+ * A packet that lies inside one chunk is emitted as a view of that chunk (no copy).
+ * A packet that spans chunks is gathered into one buffer that grows geometrically as
+ * its bytes arrive, up to the announced size: a 4-byte header alone never allocates
+ * the size it announces, and a packet trickled one byte per read costs at most twice
+ * its bytes. After a fatal error (size 0, negative, above the limit, or memory refused)
+ * it ignores all further input: the caller closes.
  *
  * @example
  * ```ts
@@ -40,17 +48,19 @@ export class LengthPrefixDecoder {
   #headerBytes = 0;
   /** Size of the frame whose body is being gathered, or -1 while reading a header. */
   #frameBytes = -1;
-  #pieces: Uint8Array[] = [];
+  /** Bytes of that frame received so far (gathered, or skipped for a misaligned frame). */
   #gatheredBytes = 0;
+  #gather: GatherBuffer;
   #failed = false;
 
   /**
    * A decoder with a packet size limit.
    *
-   * @param options the packet size limit
+   * @param options the packet size limit, and the grant asked before buffers grow
    */
   constructor(options: LengthPrefixOptions) {
     this.#maxPacketBytes = options.maxPacketBytes;
+    this.#gather = new GatherBuffer(options.grant);
   }
 
   /** True once a fatal error was emitted: the stream cannot be resynchronised. */
@@ -58,9 +68,14 @@ export class LengthPrefixDecoder {
     return this.#failed;
   }
 
-  /** Bytes held for an incomplete frame (for memory accounting and tests). */
+  /** Bytes of an incomplete frame received so far (its header included). */
   get pendingBytes(): number {
     return this.#headerBytes + this.#gatheredBytes;
+  }
+
+  /** Bytes allocated for an incomplete frame: what it costs in memory (for accounting and tests). */
+  get heldBytes(): number {
+    return this.#gather.capacity;
   }
 
   /**
@@ -92,14 +107,22 @@ export class LengthPrefixDecoder {
         }
         this.#frameBytes = size;
       }
-      const take = Math.min(this.#frameBytes - this.#gatheredBytes, length - pos);
-      if (this.#frameBytes % 4 === 0) this.#pieces.push(chunk.slice(pos, pos + take));
+      const size = this.#frameBytes;
+      const take = Math.min(size - this.#gatheredBytes, length - pos);
+      // A misaligned frame is skipped, not gathered.
+      if (size % 4 === 0) {
+        if (!this.#gather.reserve(this.#gatheredBytes + take, size)) {
+          out.push(new ServerBusyError(size, true));
+          this.#gather.clear();
+          this.#failed = true;
+          return;
+        }
+        this.#gather.append(chunk, pos, pos + take);
+      }
       this.#gatheredBytes += take;
       pos += take;
-      if (this.#gatheredBytes === this.#frameBytes) {
-        const size = this.#frameBytes;
-        out.push(size % 4 === 0 ? concatBytes(this.#pieces, size) : new MisalignedFrameError(size));
-        this.#pieces = [];
+      if (this.#gatheredBytes === size) {
+        out.push(size % 4 === 0 ? this.#gather.take() : new MisalignedFrameError(size));
         this.#gatheredBytes = 0;
         this.#frameBytes = -1;
       }

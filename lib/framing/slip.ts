@@ -4,9 +4,9 @@
  * @module
  */
 
-import { concatBytes } from "./concat.ts";
 import { DeframerStream } from "./deframer_stream.ts";
-import { BadFrameError, type Deframed, FrameTooLargeError } from "./errors.ts";
+import { BadFrameError, type Deframed, FrameTooLargeError, ServerBusyError } from "./errors.ts";
+import { type BufferGrant, GatherBuffer } from "./gather_buffer.ts";
 
 /** SLIP frame delimiter. */
 export const END = 0xc0;
@@ -21,16 +21,23 @@ export const ESC_ESC = 0xdd;
 export interface SlipOptions {
   /** Largest decoded packet accepted; a larger frame is dropped, and reading resumes after the next END. */
   maxPacketBytes: number;
+  /**
+   * Asked before the buffer of a frame that spans reads (or holds escapes) grows, told when it is
+   * released (see `BufferGrant`); a refusal drops that frame with a non-fatal `ServerBusyError`.
+   */
+  grant?: BufferGrant;
 }
 
 /**
  * Incremental SLIP decoder: feed it TCP chunks of any size, it appends whole packets
  * (and errors) to an array.
  *
- * A leading END is optional and empty frames are ignored. A bad escape or a frame over
- * the limit drops that frame only, with a non-fatal error, and decoding resumes after the
- * next END; a dropped frame holds no memory. A frame inside one chunk without escapes is
- * emitted as a view of the chunk (no copy).
+ * A leading END is optional and empty frames are ignored. A bad escape, a frame over
+ * the limit or a frame whose memory is refused drops that frame only, with a non-fatal
+ * error, and decoding resumes after the next END; a dropped frame holds no memory. A
+ * frame inside one chunk without escapes is emitted as a view of the chunk (no copy);
+ * any other frame is gathered into one buffer that grows geometrically as bytes arrive
+ * (a frame trickled one byte per read costs at most twice its bytes).
  *
  * @example
  * ```ts
@@ -46,29 +53,33 @@ export interface SlipOptions {
  */
 export class SlipDecoder {
   #maxPacketBytes: number;
-  #pieces: Uint8Array[] = [];
-  #frameBytes = 0;
+  /** The current frame's decoded bytes, when it spans chunks or holds escapes. */
+  #gather: GatherBuffer;
   /** The previous chunk ended with ESC. */
   #escaped = false;
   /** The current frame is being dropped until the next END. */
   #dropping = false;
-  /** The last piece is a view of the current chunk (copy it if the frame goes on past the chunk). */
-  #lastPieceIsView = false;
   /** Offset of the next ESC in the current chunk, or -1. */
   #nextEsc = -1;
 
   /**
    * A decoder with a packet size limit.
    *
-   * @param options the packet size limit
+   * @param options the packet size limit, and the grant asked before buffers grow
    */
   constructor(options: SlipOptions) {
     this.#maxPacketBytes = options.maxPacketBytes;
+    this.#gather = new GatherBuffer(options.grant);
   }
 
-  /** Bytes held for an incomplete frame (for memory accounting and tests). */
+  /** Decoded bytes of an incomplete frame received so far. */
   get pendingBytes(): number {
-    return this.#frameBytes;
+    return this.#gather.length;
+  }
+
+  /** Bytes allocated for an incomplete frame: what it costs in memory (for accounting and tests). */
+  get heldBytes(): number {
+    return this.#gather.capacity;
   }
 
   /**
@@ -82,87 +93,107 @@ export class SlipDecoder {
     this.#nextEsc = chunk.indexOf(ESC);
     for (;;) {
       const end = chunk.indexOf(END, start);
-      const stop = end === -1 ? chunk.length : end;
-      if (stop > start) this.#append(chunk, start, stop, out);
-      if (end === -1) break;
+      if (end === -1) {
+        if (start < chunk.length) this.#append(chunk, start, chunk.length, out, false);
+        return;
+      }
+      if (end > start) {
+        // Searching for ESC from each frame's start to the chunk's end would be quadratic in
+        // frames per chunk; the position of the next ESC only moves forward.
+        if (this.#nextEsc !== -1 && this.#nextEsc < start) this.#nextEsc = chunk.indexOf(ESC, start);
+        if (
+          this.#gather.length === 0 && !this.#escaped && !this.#dropping &&
+          (this.#nextEsc === -1 || this.#nextEsc >= end)
+        ) {
+          // The whole frame is in this chunk, without escapes: a view.
+          const size = end - start;
+          out.push(size <= this.#maxPacketBytes ? chunk.subarray(start, end) : this.#tooLarge(size));
+          start = end + 1;
+          continue;
+        }
+        this.#append(chunk, start, end, out, true);
+      }
       this.#finishFrame(out);
       start = end + 1;
     }
-    if (this.#lastPieceIsView) {
-      const last = this.#pieces.length - 1;
-      this.#pieces[last] = this.#pieces[last]!.slice();
-      this.#lastPieceIsView = false;
-    }
   }
 
-  #append(chunk: Uint8Array, start: number, stop: number, out: Deframed[]): void {
+  /** Adds `chunk[start, stop)` to the current frame; `final` when an END follows (no growth after it). */
+  #append(chunk: Uint8Array, start: number, stop: number, out: Deframed[], final: boolean): void {
     if (this.#dropping) return;
-    // Searching for ESC from each frame's start to the chunk's end would be quadratic in
-    // frames per chunk; the position of the next ESC only moves forward.
     if (this.#nextEsc !== -1 && this.#nextEsc < start) this.#nextEsc = chunk.indexOf(ESC, start);
-    let piece: Uint8Array;
+    const gather = this.#gather;
+    const max = this.#maxPacketBytes;
+    // Decoded, the bytes take at most their raw size (an escape pair decodes to one byte).
+    const bound = gather.length + stop - start;
     if (!this.#escaped && (this.#nextEsc === -1 || this.#nextEsc >= stop)) {
-      piece = chunk.subarray(start, stop);
-      this.#lastPieceIsView = true;
-    } else {
-      const unescaped = this.#unescape(chunk, start, stop, out);
-      if (unescaped === undefined) return;
-      piece = unescaped;
-      this.#lastPieceIsView = false;
-    }
-    if (this.#frameBytes + piece.length > this.#maxPacketBytes) {
-      out.push(new FrameTooLargeError(this.#frameBytes + piece.length, this.#maxPacketBytes, false));
-      this.#drop();
+      if (bound > max) return this.#drop(out, this.#tooLarge(bound));
+      if (!gather.reserve(bound, final ? bound : max)) return this.#drop(out, new ServerBusyError(bound, false));
+      gather.append(chunk, start, stop);
       return;
     }
-    this.#pieces.push(piece);
-    this.#frameBytes += piece.length;
+    const needed = Math.min(bound, max);
+    if (!gather.reserve(needed, final ? needed : max)) return this.#drop(out, new ServerBusyError(bound, false));
+    const n = this.#unescape(chunk, start, stop, gather.bytes, gather.length);
+    if (n < 0) {
+      const byte = chunk[-n - 1]!;
+      return this.#drop(
+        out,
+        new BadFrameError(`Bad SLIP escape: 0xDB followed by 0x${byte.toString(16).padStart(2, "0")}`, false),
+      );
+    }
+    if (n > max) return this.#drop(out, this.#tooLarge(n));
+    gather.length = n;
   }
 
-  #unescape(chunk: Uint8Array, start: number, stop: number, out: Deframed[]): Uint8Array | undefined {
-    const piece = new Uint8Array(stop - start);
-    let n = 0;
+  /**
+   * Decodes `chunk[start, stop)` into `bytes` from `n`. Past the limit (the capacity is at least
+   * min(bound, limit)) writes fall outside the buffer and are dropped; the caller checks the count.
+   *
+   * @returns the new count, or -(offset + 1) of a byte after ESC that is not a valid escape
+   */
+  #unescape(chunk: Uint8Array, start: number, stop: number, bytes: Uint8Array, n: number): number {
+    let escaped = this.#escaped;
     for (let i = start; i < stop; i++) {
       const byte = chunk[i]!;
-      if (this.#escaped) {
-        this.#escaped = false;
-        if (byte === ESC_END) piece[n++] = END;
-        else if (byte === ESC_ESC) piece[n++] = ESC;
-        else {
-          out.push(
-            new BadFrameError(`Bad SLIP escape: 0xDB followed by 0x${byte.toString(16).padStart(2, "0")}`, false),
-          );
-          this.#drop();
-          return undefined;
-        }
+      if (escaped) {
+        escaped = false;
+        if (byte === ESC_END) bytes[n++] = END;
+        else if (byte === ESC_ESC) bytes[n++] = ESC;
+        else return -i - 1;
       } else if (byte === ESC) {
-        this.#escaped = true;
+        escaped = true;
       } else {
-        piece[n++] = byte;
+        bytes[n++] = byte;
       }
     }
-    return piece.subarray(0, n);
+    this.#escaped = escaped;
+    return n;
+  }
+
+  #tooLarge(sizeBytes: number): FrameTooLargeError {
+    return new FrameTooLargeError(sizeBytes, this.#maxPacketBytes, false);
   }
 
   #finishFrame(out: Deframed[]): void {
     if (this.#escaped && !this.#dropping) {
       out.push(new BadFrameError("Bad SLIP escape: 0xDB followed by END", false));
-    } else if (!this.#dropping && this.#frameBytes > 0) {
-      out.push(this.#pieces.length === 1 ? this.#pieces[0]! : concatBytes(this.#pieces, this.#frameBytes));
+      this.#gather.clear();
+    } else if (!this.#dropping && this.#gather.length > 0) {
+      out.push(this.#gather.take());
+    } else {
+      this.#gather.clear();
     }
-    this.#pieces = [];
-    this.#frameBytes = 0;
     this.#escaped = false;
     this.#dropping = false;
-    this.#lastPieceIsView = false;
   }
 
-  #drop(): void {
+  /** Reports `error` and skips the rest of the frame, holding nothing. */
+  #drop(out: Deframed[], error: FrameTooLargeError | BadFrameError | ServerBusyError): void {
+    out.push(error);
     this.#dropping = true;
     this.#escaped = false;
-    this.#pieces = [];
-    this.#frameBytes = 0;
-    this.#lastPieceIsView = false;
+    this.#gather.clear();
   }
 }
 

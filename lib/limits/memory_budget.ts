@@ -12,8 +12,15 @@ export interface BudgetHolder {
   /** Who it is, for logs ("203.0.113.5:51234"). */
   readonly peer: string;
   /**
+   * True for a holder of spare memory only (free buffers kept for reuse): it is shed first,
+   * before any client, whatever its size, since shedding it cuts nobody.
+   */
+  readonly spare?: boolean;
+  /**
    * Drops everything it holds and closes, at once (no flush): the budget already took its
-   * bytes back. Called at most once per holder.
+   * bytes back. Called once for a holder that closes; a holder that lives on (a pool of free
+   * buffers) may be shed again once it has charged again. It runs inside another holder's
+   * `charge`: it must not charge the budget itself (defer work that might, such as telling others).
    *
    * @param reason why, for logs and for the client's error
    */
@@ -23,8 +30,8 @@ export interface BudgetHolder {
 /**
  * A byte budget shared by all holders.
  *
- * Policy when a charge would pass the limit: the holder that holds the most is shed (its bytes
- * are returned at once). If that holder is the one charging, the charge is refused instead and
+ * Policy when a charge would pass the limit: a holder of spare memory (`spare`) is shed first;
+ * then the holder that holds the most is shed (its bytes are returned at once). If that holder is the one charging, the charge is refused instead and
  * the caller drops what it wanted to keep (a new partial frame, a packet for a slow reader);
  * otherwise the charge goes through. Shedding repeats until the charge fits.
  *
@@ -62,6 +69,11 @@ export class MemoryBudget {
     return this.#used;
   }
 
+  /** Holders that hold something now. */
+  get holderCount(): number {
+    return this.#held.size;
+  }
+
   /**
    * What one holder holds.
    *
@@ -91,7 +103,10 @@ export class MemoryBudget {
     }
     while (this.#used + deltaBytes > this.limitBytes) {
       const victim = this.#largest();
-      if (victim === undefined || victim === holder || this.heldBy(victim) <= current + deltaBytes) {
+      if (
+        victim === undefined || victim === holder ||
+        (victim.spare !== true && this.heldBy(victim) <= current + deltaBytes)
+      ) {
         return false;
       }
       this.release(victim);
@@ -101,6 +116,31 @@ export class MemoryBudget {
     this.#held.set(holder, current + deltaBytes);
     this.#used += deltaBytes;
     return true;
+  }
+
+  /**
+   * Takes `deltaBytes` more for `holder` only if they fit as things are: nobody is shed. For
+   * memory that is merely convenient to keep (free buffers kept for reuse), never worth a client.
+   *
+   * @param holder who would hold the bytes
+   * @param deltaBytes bytes wanted (> 0)
+   * @returns true if charged
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MemoryBudget } from "./memory_budget.ts";
+   * const budget = new MemoryBudget(100);
+   * const client = { peer: "client", shed() {} }, pool = { peer: "pool", shed() {} };
+   * budget.charge(client, 90);
+   * assert.ok(!budget.tryCharge(pool, 20));
+   * assert.ok(budget.tryCharge(pool, 10));
+   * assert.equal(budget.usedBytes, 100);
+   * ```
+   */
+  tryCharge(holder: BudgetHolder, deltaBytes: number): boolean {
+    if (this.#used + deltaBytes > this.limitBytes) return false;
+    return this.charge(holder, deltaBytes);
   }
 
   /**
@@ -115,10 +155,12 @@ export class MemoryBudget {
     this.#used -= current;
   }
 
+  /** The next to shed: a holder of spare memory, else the one holding the most. */
   #largest(): BudgetHolder | undefined {
     let best: BudgetHolder | undefined;
     let bestBytes = -1;
     for (const [holder, bytes] of this.#held) {
+      if (holder.spare === true) return holder;
       if (bytes > bestBytes) {
         best = holder;
         bestBytes = bytes;

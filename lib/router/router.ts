@@ -695,7 +695,7 @@ export class Router {
   #control(session: Session, member: Member, packet: Uint8Array): void {
     // The three addresses clients use are recognised by their bytes; other addresses under
     // /oscrouter/ are reserved, and decoded only for the reply.
-    if (startsWith(packet, PING_BYTES)) return;
+    if (startsWith(packet, PING_BYTES)) return session.markPinging?.();
     if (startsWith(packet, PRIVATE_BYTES)) return this.#private(session, member, packet);
     if (startsWith(packet, REGISTER_BYTES)) {
       return this.#controlError(session, "already_registered", () =>

@@ -27,4 +27,9 @@ export interface Session {
   send(packet: OutgoingPacket): void;
   /** Flushes what is queued, then closes the connection; `reason` is logged. */
   close(reason: string): void;
+  /**
+   * Optional: the client sent `/oscrouter/ping`, so it is expected to keep sending; a transport
+   * with a ping timeout closes it after a silence (TCP: `--ping-timeout`).
+   */
+  markPinging?(): void;
 }

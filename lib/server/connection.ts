@@ -1,6 +1,7 @@
 /**
  * One client connection: reads, deframes and hands packets to the router; writes
- * through a bounded outbox.
+ * through a bounded outbox. Everything it holds for its client (a partial packet, its
+ * queue) is charged to the server's memory budget.
  *
  * @module
  */
@@ -12,12 +13,14 @@ import type { Deframed } from "../framing/errors.ts";
 import type { LengthPrefixDecoder } from "../framing/length_prefix.ts";
 import type { OutgoingPacket } from "../framing/outgoing.ts";
 import type { SlipDecoder } from "../framing/slip.ts";
+import type { BudgetHolder, MemoryBudget } from "../limits/memory_budget.ts";
 import { ProtocolError } from "../router/error_code.ts";
 import type { Router } from "../router/router.ts";
 import type { Session } from "../router/session.ts";
 import { WarningLimiter } from "../router/warning_limiter.ts";
 import { addressKey, formatPeerAddress } from "../net/address.ts";
-import { Outbox } from "./outbox.ts";
+import type { ChunkPool } from "./chunk_pool.ts";
+import { Outbox, type OverflowCause } from "./outbox.ts";
 
 const logger = getLogger(["tcposcrouter", "connection"]);
 
@@ -40,8 +43,16 @@ export interface ConnectionOptions {
   warnings: WarningLimiter;
   /** Called once when the connection is gone. */
   onClosed: (connection: Connection) => void;
-  /** Called when the connection is cut off as a slow consumer. */
+  /** Called when the connection is cut off as a slow consumer (queue bound, budget or write deadline). */
   onSlowConsumer: () => void;
+  /** The budget its partial packet and its queue are charged to (none: unaccounted). */
+  budget?: MemoryBudget;
+  /** Where its outbox takes chunks from (default: the process's shared pool). */
+  pool?: ChunkPool;
+  /** Cut off when queued bytes make no progress for this long (ms); 0 never. */
+  writeTimeoutMs?: number;
+  /** Close a connection that has pinged once and then sent nothing for this long (ms); 0 never. */
+  pingTimeoutMs?: number;
 }
 
 /** Formats a peer address; IPv4 clients on a dual-stack socket appear as plain IPv4. */
@@ -51,9 +62,10 @@ export function formatPeer(addr: Deno.Addr): string {
 }
 
 /**
- * A TCP client of the router. Implements the router's `Session`.
+ * A TCP client of the router. Implements the router's `Session`, and the budget's
+ * `BudgetHolder`: when the budget cuts it, it is aborted at once.
  */
-export class Connection implements Session {
+export class Connection implements Session, BudgetHolder {
   readonly peer: string;
   readonly address: string;
   #conn: Deno.TcpConn;
@@ -63,9 +75,15 @@ export class Connection implements Session {
   #closing = false;
   #gone = false;
   #registerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the last bytes arrived (`performance.now()`). */
+  #lastReadAt = performance.now();
+  /** The client has sent /oscrouter/ping: it is expected to keep sending. */
+  #pinging = false;
   /** Settles when the connection is fully torn down. */
   readonly done: Promise<void>;
   #resolveDone!: () => void;
+  /** Charges the budget for this connection; never after it is gone. */
+  readonly #grant: (deltaBytes: number) => boolean;
 
   /**
    * @param conn an accepted TCP connection
@@ -78,10 +96,16 @@ export class Connection implements Session {
     this.peer = formatPeer(conn.remoteAddr);
     this.address = addressKey(conn.remoteAddr.hostname);
     this.done = new Promise((resolve) => this.#resolveDone = resolve);
+    const budget = options.budget;
+    this.#grant = budget === undefined
+      ? () => true
+      : (delta) => delta < 0 ? budget.charge(this, delta) : !this.#closing && budget.charge(this, delta);
     this.#outbox = new Outbox(conn, {
       maxQueueBytes: options.maxQueueBytes,
-      onOverflow: () => this.#slowConsumer(),
+      onOverflow: (cause) => this.#slowConsumer(cause),
       onError: (error) => this.#abort(`write failed: ${describeError(error)}`),
+      grant: this.#grant,
+      ...(options.pool ? { pool: options.pool } : {}),
     });
   }
 
@@ -98,8 +122,18 @@ export class Connection implements Session {
   /** Queues a packet in this connection's framing (copied into the outbox at once). */
   send(packet: OutgoingPacket): void {
     if (this.#closing) return;
-    if (this.#framing === "length-prefix") this.#outbox.pushLengthPrefixed(packet.packet);
-    else this.#outbox.push(packet.frame("slip"));
+    try {
+      if (this.#framing === "length-prefix") this.#outbox.pushLengthPrefixed(packet.packet);
+      else this.#outbox.push(packet.frame("slip"));
+    } catch (error) {
+      // Never let a failure here reach the sender whose packet this is.
+      this.#failed("sending to", error);
+    }
+  }
+
+  /** The client sent /oscrouter/ping: from now on, a silence longer than the ping timeout closes it. */
+  markPinging(): void {
+    this.#pinging = true;
   }
 
   /** Flushes for at most one second, then closes. */
@@ -117,6 +151,49 @@ export class Connection implements Session {
   }
 
   /**
+   * The memory budget took back what this connection held: abort it at once (no flush). The
+   * teardown (leaving the router, which tells the group) runs after the budget's charge returns.
+   *
+   * @param reason why, for the log
+   */
+  shed(reason: string): void {
+    if (this.#gone) return;
+    const wasClosing = this.#closing;
+    this.#closing = true;
+    this.#outbox.stop();
+    if (!wasClosing && this.#options.warnings.take() >= 0) {
+      logger.warn("Cutting off {peer} ({who}): {reason}", { peer: this.peer, who: this.#who(), reason });
+    }
+    queueMicrotask(() => this.#abort(`cut off by the memory budget: ${reason}`));
+  }
+
+  /**
+   * Applies the deadlines: a queue that made no progress for the write timeout (a client that
+   * stopped reading, or a dead peer with data pending) is cut off as a slow consumer; a client
+   * that pinged and then went silent for the ping timeout is closed with `idle_timeout`.
+   *
+   * @param nowMs the time now (`performance.now()`)
+   */
+  checkDeadlines(nowMs: number): void {
+    if (this.#closing) return;
+    const { writeTimeoutMs = 0, pingTimeoutMs = 0 } = this.#options;
+    if (writeTimeoutMs > 0 && this.#outbox.stalledMs(nowMs) >= writeTimeoutMs) {
+      this.#slowConsumer("deadline");
+    } else if (pingTimeoutMs > 0 && this.#pinging && nowMs - this.#lastReadAt >= pingTimeoutMs) {
+      const seconds = pingTimeoutMs / 1000;
+      this.#options.router.sendError(
+        this,
+        new ProtocolError(
+          "idle_timeout",
+          `Nothing received for ${seconds} s after /oscrouter/ping; the connection is closed; reconnect and register again`,
+          "",
+        ),
+      );
+      this.close(`idle_timeout: nothing received for ${seconds} s from a client that pings`);
+    }
+  }
+
+  /**
    * Runs the connection until it closes: options, register timer, read loop.
    *
    * @returns when the connection is torn down
@@ -131,7 +208,11 @@ export class Connection implements Session {
     const { registerTimeoutMs, router } = this.#options;
     this.#registerTimer = setTimeout(() => {
       this.#registerTimer = undefined;
-      if (!router.isRegistered(this)) router.expire(this, registerTimeoutMs / 1000);
+      try {
+        if (!router.isRegistered(this)) router.expire(this, registerTimeoutMs / 1000);
+      } catch (error) {
+        this.#failed("expiring", error);
+      }
     }, registerTimeoutMs);
     logger.info("Connection from {peer} on the {framing} port", { peer: this.peer, framing: this.#framing });
     await this.#readLoop();
@@ -142,23 +223,33 @@ export class Connection implements Session {
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
     let decoder: LengthPrefixDecoder | SlipDecoder | undefined;
     const out: Deframed[] = [];
-    try {
-      while (!this.#closing) {
-        const n = await this.#conn.read(buffer);
-        if (n === null) {
-          if (!this.#closing) this.#abort("peer closed the connection");
-          break;
-        }
-        if (this.#closing) break;
-        const chunk = buffer.subarray(0, n);
+    while (!this.#closing) {
+      let n: number | null;
+      try {
+        n = await this.#conn.read(buffer);
+      } catch (error) {
+        if (!this.#gone) this.#abort(`read failed: ${describeError(error)}`);
+        return;
+      }
+      if (n === null) {
+        if (!this.#closing) this.#abort("peer closed the connection");
+        return;
+      }
+      if (this.#closing) return;
+      this.#lastReadAt = performance.now();
+      const chunk = buffer.subarray(0, n);
+      try {
         decoder ??= this.#pickDecoder(chunk[0]!);
-        if (decoder === undefined) break;
+        if (decoder === undefined) return;
         decoder.push(chunk, out);
         for (let i = 0; i < out.length && !this.#closing; i++) this.#handle(out[i]!);
+      } catch (error) {
+        // A bug must cost this client its connection, never the router its process.
+        this.#failed("handling a packet from", error);
+        return;
+      } finally {
         out.length = 0;
       }
-    } catch (error) {
-      if (!this.#gone) this.#abort(`read failed: ${describeError(error)}`);
     }
   }
 
@@ -188,7 +279,7 @@ export class Connection implements Session {
       });
     }
     this.#framing = detected;
-    return createDecoder(detected, { maxPacketBytes });
+    return createDecoder(detected, { maxPacketBytes, grant: this.#grant });
   }
 
   #handle(item: Deframed): void {
@@ -211,17 +302,35 @@ export class Connection implements Session {
   }
 
   #who(): string {
-    return this.#options.router.describe(this) ?? "not registered";
+    try {
+      return this.#options.router.describe(this) ?? "not registered";
+    } catch {
+      return "unknown";
+    }
   }
 
-  #slowConsumer(): void {
+  #slowConsumer(cause: OverflowCause | "deadline"): void {
     this.#options.onSlowConsumer();
-    logger.warn("Slow consumer {peer} ({who}): more than {max} bytes pending; closing it", {
+    const why = cause === "queue"
+      ? `more than ${this.#options.maxQueueBytes} bytes pending (--max-queue-bytes)`
+      : cause === "budget"
+      ? "the router's memory budget (--max-memory-bytes) is full and this client's queue is the largest"
+      : `nothing it was sent could be written for ${(this.#options.writeTimeoutMs ?? 0) / 1000} s (--write-timeout)`;
+    if (this.#options.warnings.take() >= 0) {
+      logger.warn("Slow consumer {peer} ({who}): {why}; closing it", { peer: this.peer, who: this.#who(), why });
+    }
+    this.#abort("slow consumer");
+  }
+
+  /** An unexpected exception: log it with its stack, close this connection, carry on. */
+  #failed(doing: string, error: unknown): void {
+    logger.error("Unexpected error while {doing} {peer} ({who}); closing that connection: {error}", {
+      doing,
       peer: this.peer,
       who: this.#who(),
-      max: this.#options.maxQueueBytes,
+      error: error instanceof Error ? error.stack ?? error.message : String(error),
     });
-    this.#abort("slow consumer");
+    this.#abort("internal error");
   }
 
   /** Closes at once, without flushing. */
@@ -240,12 +349,20 @@ export class Connection implements Session {
     this.#closing = true;
     clearTimeout(this.#registerTimer);
     this.#outbox.stop();
-    this.#options.router.leave(this);
+    try {
+      this.#options.router.leave(this);
+    } catch (error) {
+      logger.error("Unexpected error while {peer} left the router: {error}", {
+        peer: this.peer,
+        error: error instanceof Error ? error.stack ?? error.message : String(error),
+      });
+    }
     try {
       this.#conn.close();
     } catch {
       // already closed
     }
+    this.#options.budget?.release(this);
     this.#options.onClosed(this);
     // A write in flight ends (rejects) once the socket is closed; wait for it so no op outlives us.
     this.#outbox.drained().then(this.#resolveDone);

@@ -4,39 +4,54 @@
  * @module
  */
 
+import { CHUNK_BYTES, ChunkPool } from "./chunk_pool.ts";
+
 /** Where an outbox writes: a `Deno.Conn` or a test double. */
 export interface ByteSink {
   /** Writes some of `bytes`; resolves to how many were written. */
   write(bytes: Uint8Array): Promise<number>;
 }
 
-/**
- * Outboxes hold their bytes in fixed 64 KiB chunks from a shared pool: a burst needs no
- * reallocation or copy as it grows, memory follows the bytes actually pending, and chunks
- * return to the pool (not to the garbage collector) once written.
- */
-const CHUNK_BYTES = 64 * 1024;
-/** Free chunks kept for reuse, at most (16 MiB); more go to the garbage collector. */
-const POOL_MAX_CHUNKS = 256;
-const pool: Uint8Array[] = [];
+/** Why an outbox gave up on its client. */
+export type OverflowCause = "queue" | "budget";
 
-function takeChunk(): Uint8Array {
-  return pool.pop() ?? new Uint8Array(CHUNK_BYTES);
+/** Settings of an outbox. */
+export interface OutboxOptions {
+  /** Most bytes pending; a frame that would pass it is an overflow. */
+  maxQueueBytes: number;
+  /**
+   * Called once when a frame is refused: past `maxQueueBytes` ("queue"), or the grant refused a
+   * chunk ("budget"). The outbox has stopped; the slow-consumer policy lives here.
+   */
+  onOverflow: (cause: OverflowCause) => void;
+  /** Called once when a write fails; the outbox has stopped. */
+  onError: (error: unknown) => void;
+  /**
+   * Asked before the outbox takes more chunks (a multiple of `CHUNK_BYTES`), told when it gives
+   * some back (negative); a refusal is an overflow ("budget").
+   */
+  grant?: (deltaBytes: number) => boolean;
+  /** Where chunks come from and go back to (default: a pool shared by the process, 16 MiB at most). */
+  pool?: ChunkPool;
 }
 
-function giveChunk(chunk: Uint8Array): void {
-  if (pool.length < POOL_MAX_CHUNKS) pool.push(chunk);
-}
+/** Outboxes created without a pool share this one (16 MiB of free chunks at most). */
+const sharedPool = new ChunkPool({ maxFreeChunks: 256 });
 
 /**
  * Queues frames for one connection and writes whatever is queued: it never waits to fill
  * a batch, so a lone message goes out at once, and a burst goes out in 64 KiB writes.
  *
- * Frames are copied into the outbox's chunks as they are pushed (a length prefix is written
- * in place), so a delivery costs one small copy and no allocation, and the bytes held are
- * exactly the bytes counted. Bounded: a frame that would take the pending bytes past
- * `maxQueueBytes` is refused and `onOverflow` is called once (the slow-consumer policy lives
- * there).
+ * Frames are copied into the outbox's chunks (64 KiB each, from a pool) as they are pushed
+ * (a length prefix is written in place), so a delivery costs one small copy and no allocation,
+ * and the bytes held are exactly the bytes counted. Bounded twice: a frame that would take the
+ * pending bytes past `maxQueueBytes`, or whose chunks the grant refuses, is refused and
+ * `onOverflow` is called once (the slow-consumer policy lives there).
+ *
+ * Batching is explicit: the first frame pushed while the outbox is idle schedules a flush as a
+ * microtask (`queueMicrotask`), so every frame pushed in the same task (a burst read in one
+ * chunk) goes out in the same write. A chunk being written is never reused until its write has
+ * settled, whatever happens meanwhile (`stop` included).
  *
  * @example
  * ```ts
@@ -49,34 +64,44 @@ function giveChunk(chunk: Uint8Array): void {
  * outbox.push(new Uint8Array(10));
  * outbox.pushLengthPrefixed(new Uint8Array(16));
  * await outbox.drained();
- * assert.deepEqual(writes, [30]); // pushed in one turn: one write
+ * assert.deepEqual(writes, [30]); // pushed in one task: one write
  * ```
  */
 export class Outbox {
   #sink: ByteSink;
   #maxQueueBytes: number;
-  #onOverflow: () => void;
+  #onOverflow: (cause: OverflowCause) => void;
   #onError: (error: unknown) => void;
+  #grant: ((deltaBytes: number) => boolean) | undefined;
+  #pool: ChunkPool;
   /** Pending bytes: from `#headSent` in the first chunk to `#tailFilled` in the last. */
   #chunks: Uint8Array[] = [];
   #headSent = 0;
   #tailFilled = 0;
   #pendingBytes = 0;
-  #writing: Promise<void> | undefined;
+  /** Chunks taken from the pool for the frame being pushed. */
+  #spare: Uint8Array[] = [];
+  /** A flush is scheduled or running. */
+  #flushing = false;
+  /** A write is in flight (its chunk, the first, must not be reused until it settles). */
+  #writing = false;
+  /** Since when the flush has made no progress (ms, `performance.now()`). */
+  #progressAt = 0;
+  /** Waiters of `drained`, resolved when the flush ends. */
+  #idle: PromiseWithResolvers<void> | undefined;
   #stopped = false;
 
   /**
    * @param sink where to write
-   * @param options the byte bound, and what to do on overflow or on a write error
+   * @param options the bounds, what to do on overflow or on a write error, where chunks come from
    */
-  constructor(
-    sink: ByteSink,
-    options: { maxQueueBytes: number; onOverflow: () => void; onError: (error: unknown) => void },
-  ) {
+  constructor(sink: ByteSink, options: OutboxOptions) {
     this.#sink = sink;
     this.#maxQueueBytes = options.maxQueueBytes;
     this.#onOverflow = options.onOverflow;
     this.#onError = options.onError;
+    this.#grant = options.grant;
+    this.#pool = options.pool ?? sharedPool;
   }
 
   /** Bytes queued or being written. */
@@ -84,11 +109,26 @@ export class Outbox {
     return this.#pendingBytes;
   }
 
+  /** Bytes of the chunks held (what the queue costs in memory). */
+  get heldBytes(): number {
+    return this.#chunks.length * CHUNK_BYTES;
+  }
+
+  /**
+   * How long bytes have been pending without any being written (the write deadline's measure).
+   *
+   * @param nowMs the time now (`performance.now()`)
+   * @returns milliseconds since the last progress, or 0 when nothing is pending
+   */
+  stalledMs(nowMs: number): number {
+    return this.#pendingBytes > 0 && !this.#stopped ? nowMs - this.#progressAt : 0;
+  }
+
   /**
    * Queues a frame (copied: the caller may reuse it).
    *
    * @param frame the bytes to send
-   * @returns false if the outbox is stopped or the frame would pass the bound
+   * @returns false if the outbox is stopped or the frame was refused (an overflow)
    */
   push(frame: Uint8Array): boolean {
     if (!this.#admit(frame.length)) return false;
@@ -100,7 +140,7 @@ export class Outbox {
    * Queues a packet preceded by its size (OSC 1.0 framing) without building the frame first.
    *
    * @param packet the packet (copied)
-   * @returns false if the outbox is stopped or the frame would pass the bound
+   * @returns false if the outbox is stopped or the frame was refused (an overflow)
    */
   pushLengthPrefixed(packet: Uint8Array): boolean {
     if (!this.#admit(packet.length + 4)) return false;
@@ -121,30 +161,59 @@ export class Outbox {
   }
 
   /**
-   * Waits until everything queued so far is written (or the outbox stopped).
+   * Waits until everything queued so far is written, or the outbox stopped or failed.
    *
    * @returns a promise that never rejects
    */
-  async drained(): Promise<void> {
-    while (this.#writing !== undefined) await this.#writing;
+  drained(): Promise<void> {
+    if (!this.#flushing) return Promise.resolve();
+    this.#idle ??= Promise.withResolvers<void>();
+    return this.#idle.promise;
   }
 
   /** Drops what is queued and refuses further frames. */
   stop(): void {
+    if (this.#stopped) return;
     this.#stopped = true;
-    this.#release();
+    // The budget first: the pool keeps the chunks only if they fit in it.
+    const held = this.#chunks.length * CHUNK_BYTES;
+    if (held > 0) this.#grant?.(-held);
+    // A chunk being written goes back to the pool when its write settles (see #flush).
+    const inFlight = this.#flushing && this.#writing ? this.#chunks[0] : undefined;
+    for (const chunk of this.#chunks) if (chunk !== inFlight) this.#pool.give(chunk);
+    this.#chunks = [];
+    this.#headSent = this.#tailFilled = this.#pendingBytes = 0;
   }
 
   #admit(n: number): boolean {
     if (this.#stopped) return false;
-    if (this.#pendingBytes + n > this.#maxQueueBytes) {
-      this.stop();
-      this.#onOverflow();
-      return false;
+    if (this.#pendingBytes + n > this.#maxQueueBytes) return this.#overflow("queue");
+    // Chunks this frame needs beyond the room left in the last one.
+    const room = this.#chunks.length === 0 ? 0 : CHUNK_BYTES - this.#tailFilled;
+    if (n > room && this.#grant !== undefined) {
+      const chunks = Math.ceil((n - room) / CHUNK_BYTES);
+      // Free chunks first: their bytes pass from the pool to this outbox, so a full budget
+      // reuses them instead of dropping them to make room for new ones.
+      this.#spare = this.#pool.takeFree(chunks);
+      if (!this.#grant(chunks * CHUNK_BYTES)) {
+        for (const chunk of this.#spare) this.#pool.give(chunk);
+        this.#spare = [];
+        return this.#overflow("budget");
+      }
     }
     this.#pendingBytes += n;
-    this.#writing ??= this.#writeLoop();
+    if (!this.#flushing) {
+      this.#flushing = true;
+      this.#progressAt = performance.now();
+      queueMicrotask(() => this.#flush());
+    }
     return true;
+  }
+
+  #overflow(cause: OverflowCause): false {
+    this.stop();
+    this.#onOverflow(cause);
+    return false;
   }
 
   #append(bytes: Uint8Array): void {
@@ -152,7 +221,7 @@ export class Outbox {
     while (from < bytes.length) {
       let chunk = this.#chunks.at(-1);
       if (chunk === undefined || this.#tailFilled === CHUNK_BYTES) {
-        chunk = takeChunk();
+        chunk = this.#spare.pop() ?? this.#pool.take();
         this.#chunks.push(chunk);
         this.#tailFilled = 0;
       }
@@ -163,42 +232,51 @@ export class Outbox {
     }
   }
 
-  #release(): void {
-    // A chunk being written stays out of the pool until its write has settled.
-    const inFlight = this.#writing !== undefined ? this.#chunks[0] : undefined;
-    for (const chunk of this.#chunks) if (chunk !== inFlight) giveChunk(chunk);
-    this.#chunks = [];
-    this.#headSent = this.#tailFilled = this.#pendingBytes = 0;
+  /** Gives back the first chunk (written, or caught up). */
+  #releaseHead(): void {
+    this.#grant?.(-CHUNK_BYTES);
+    this.#pool.give(this.#chunks.shift()!);
   }
 
-  async #writeLoop(): Promise<void> {
-    // Start on a microtask so that frames pushed in the same turn (a burst read in one
-    // chunk) go out together.
-    await Promise.resolve();
+  async #flush(): Promise<void> {
     try {
       while (this.#pendingBytes > 0 && !this.#stopped) {
         const head = this.#chunks[0]!;
         const end = this.#chunks.length === 1 ? this.#tailFilled : CHUNK_BYTES;
-        const n = await this.#sink.write(head.subarray(this.#headSent, end));
+        let n: number;
+        this.#writing = true;
+        try {
+          n = await this.#sink.write(head.subarray(this.#headSent, end));
+        } finally {
+          this.#writing = false;
+          // Stopped while this chunk was being written: only now may it be reused.
+          if (this.#stopped) this.#pool.give(head);
+        }
         if (this.#stopped) return;
+        this.#progressAt = performance.now();
         this.#headSent += n;
         this.#pendingBytes -= n;
         // Frames may have been appended to this chunk while it was being written: only a full
         // chunk that is not the last one is done; the last one is done once caught up.
         if (this.#chunks.length > 1 && this.#headSent === CHUNK_BYTES) {
-          giveChunk(this.#chunks.shift()!);
+          this.#releaseHead();
           this.#headSent = 0;
         } else if (this.#chunks.length === 1 && this.#headSent === this.#tailFilled) {
           // Caught up: hand the chunk back, so an idle connection holds no buffer.
-          giveChunk(this.#chunks.pop()!);
+          this.#releaseHead();
           this.#headSent = this.#tailFilled = 0;
         }
       }
     } catch (error) {
-      this.stop();
-      this.#onError(error);
+      if (!this.#stopped) {
+        this.stop();
+        this.#onError(error);
+      }
     } finally {
-      this.#writing = undefined;
+      this.#flushing = false;
+      const idle = this.#idle;
+      this.#idle = undefined;
+      idle?.resolve();
     }
   }
 }

@@ -13,6 +13,8 @@ import { Router } from "../router/router.ts";
 import { WarningLimiter } from "../router/warning_limiter.ts";
 import type { Session } from "../router/session.ts";
 import { MemoryBudget } from "../limits/memory_budget.ts";
+import { addressKey } from "../net/address.ts";
+import { CHUNK_BYTES, ChunkPool } from "./chunk_pool.ts";
 import { Connection, formatPeer } from "./connection.ts";
 
 const logger = getLogger(["tcposcrouter", "server"]);
@@ -32,6 +34,14 @@ export interface ServerOptions {
   strictFraming: boolean;
   /** Everything clients together may make the router hold (partial frames, queues, WebSocket buffers). */
   maxMemoryBytes: number;
+  /** A client whose queued bytes make no progress for this long is cut off as a slow consumer (ms). */
+  writeTimeoutMs: number;
+  /** Connections from one address (an IPv4 address, an IPv6 /64), registered or not. */
+  maxConnectionsPerAddress: number;
+  /** Connections from one address that have not registered yet. */
+  maxUnregisteredPerAddress: number;
+  /** A client that has sent /oscrouter/ping and then sends nothing for this long is closed (ms); 0 = off. */
+  pingTimeoutMs: number;
 }
 
 /** Defaults of PROTOCOL.md section 6. */
@@ -45,7 +55,23 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   registerTimeoutMs: 60_000,
   strictFraming: false,
   maxMemoryBytes: 256 * 1024 * 1024,
+  writeTimeoutMs: 10_000,
+  maxConnectionsPerAddress: 32,
+  maxUnregisteredPerAddress: 8,
+  pingTimeoutMs: 15_000,
 };
+
+/**
+ * Free outbox chunks a server keeps for reuse, at most: a quarter of its memory budget, within it.
+ * Chunks of clients cut off go there and are taken again by the queues that grow, instead of
+ * becoming garbage that the process holds until the next collection.
+ */
+const POOL_BUDGET_SHARE = 4;
+/** The first pause after a failed accept (out of file descriptors...); it doubles up to the max. */
+const ACCEPT_BACKOFF_MIN_MS = 100;
+const ACCEPT_BACKOFF_MAX_MS = 1000;
+/** At most one log line per this interval for accept failures, and per address for refusals. */
+const LOG_INTERVAL_MS = 10_000;
 
 /** A port could not be opened. */
 export class ListenError extends Error {
@@ -109,21 +135,35 @@ export class Server {
   #warnings = new WarningLimiter({ burst: 20, perSecond: 2 });
   #closing = false;
   #refusals = new Set<Promise<void>>();
-  /** Connections refused because the server was full. */
+  /** Connections refused because the server was full, or their address had too many. */
   refusedConnections = 0;
-  /** Clients cut off because they fell more than --max-queue-bytes behind. */
+  /** Clients cut off because they fell behind: --max-queue-bytes, the memory budget or --write-timeout. */
   slowConsumers = 0;
+  /** Failed accepts (e.g. out of file descriptors); each pauses accepting briefly. */
+  acceptErrors = 0;
   /** Sessions on other transports (WebSocket) that count against --max-connections. */
   #externalSessions = new Set<Session>();
+  /** Every session (TCP and other transports) by address key, for the per-address limits. */
+  #byAddress = new Map<string, Set<Session>>();
+  /** Per address: when a refusal was last logged, and how many since. */
+  #refusalLog = new Map<string, { atMs: number; suppressed: number }>();
+  #acceptLog = { atMs: -Infinity, suppressed: 0 };
+  /** Pending pauses of the accept loops (cut short by close). */
+  #pauses = new Set<() => void>();
+  #deadlineTimer: ReturnType<typeof setInterval> | undefined;
   /** When the server started (ms since the epoch). */
   readonly startedAt = Date.now();
   /** The one budget for every byte clients make the router hold, on every transport. */
   readonly budget: MemoryBudget;
+  /** Free outbox chunks, counted in the budget. */
+  readonly #pool: ChunkPool;
 
   private constructor(options: ServerOptions, router: Router) {
     this.options = options;
     this.router = router;
     this.budget = new MemoryBudget(options.maxMemoryBytes);
+    const maxFreeChunks = Math.floor(options.maxMemoryBytes / POOL_BUDGET_SHARE / CHUNK_BYTES);
+    this.#pool = new ChunkPool({ maxFreeChunks, budget: this.budget });
   }
 
   /**
@@ -150,6 +190,12 @@ export class Server {
       }
     }
     for (const entry of server.#listeners) server.#loops.push(server.#acceptLoop(entry.listener, entry.framing));
+    const deadlines = [options.writeTimeoutMs, options.pingTimeoutMs].filter((ms) => ms > 0);
+    if (deadlines.length > 0) {
+      // Checked a few times per deadline, so each is met within about a quarter of itself.
+      const everyMs = Math.max(25, Math.min(1000, Math.min(...deadlines) / 4));
+      server.#deadlineTimer = setInterval(() => server.#checkDeadlines(), everyMs);
+    }
     return server;
   }
 
@@ -179,17 +225,20 @@ export class Server {
   }
 
   /**
-   * Admits a session of another transport (WebSocket) under the connection limits.
+   * Admits a session of another transport (WebSocket) under the connection limits: the total,
+   * and the per-address ones.
    *
    * @param session the new session (its `address` is the per-address key)
    * @returns undefined when admitted; otherwise the error to send before closing it
    */
   admit(session: Session): ProtocolError | undefined {
-    if (this.#closing || this.connectionCount >= this.options.maxConnections) {
+    const refusal = this.#closing ? this.fullError() : this.#refusal(session.address, session.peer);
+    if (refusal !== undefined) {
       this.refusedConnections++; // the error itself is counted when the caller sends it
-      return this.fullError();
+      return refusal;
     }
     this.#externalSessions.add(session);
+    this.#track(session);
     return undefined;
   }
 
@@ -212,7 +261,7 @@ export class Server {
    * @param session the session
    */
   release(session: Session): void {
-    this.#externalSessions.delete(session);
+    if (this.#externalSessions.delete(session)) this.#untrack(session);
   }
 
   /** Bytes queued to clients over all connections. */
@@ -222,51 +271,205 @@ export class Server {
     return n;
   }
 
+  /**
+   * Connections open from one address, registered or not, on every transport.
+   *
+   * @param address an address key (`Session.address`)
+   * @returns how many
+   */
+  connectionsFrom(address: string): number {
+    return this.#byAddress.get(address)?.size ?? 0;
+  }
+
+  /** Why a new connection from `address` must be refused, if it must. */
+  #refusal(address: string, peer: string): ProtocolError | undefined {
+    const sessions = this.#byAddress.get(address);
+    const { maxConnectionsPerAddress, maxUnregisteredPerAddress } = this.options;
+    let error: ProtocolError | undefined;
+    if (sessions !== undefined && sessions.size >= maxConnectionsPerAddress) {
+      error = new ProtocolError(
+        "too_many_connections",
+        `Your address ${address} already has ${sessions.size} connections, the most one address may have; close some before opening another, or ask the operator to raise --max-connections-per-address`,
+        "",
+      );
+    } else if (sessions !== undefined && sessions.size >= maxUnregisteredPerAddress) {
+      let waiting = 0;
+      for (const session of sessions) if (!this.router.isRegistered(session)) waiting++;
+      if (waiting >= maxUnregisteredPerAddress) {
+        error = new ProtocolError(
+          "too_many_connections",
+          `Your address ${address} already has ${waiting} connections that have not registered, the most one address may have; register each connection right after connecting, or ask the operator to raise --max-unregistered-per-address`,
+          "",
+        );
+      }
+    }
+    if (error !== undefined) {
+      this.#logRefusal(address, peer, error.message);
+      return error;
+    }
+    if (this.connectionCount >= this.options.maxConnections) {
+      if (this.#warnings.take() >= 0) {
+        logger.warn("Refused {peer}: server full ({max} connections)", { peer, max: this.options.maxConnections });
+      }
+      return this.fullError();
+    }
+    return undefined;
+  }
+
+  /** One line per address per interval, however many refusals. */
+  #logRefusal(address: string, peer: string, message: string): void {
+    const now = performance.now();
+    const entry = this.#refusalLog.get(address);
+    if (entry !== undefined && now - entry.atMs < LOG_INTERVAL_MS) {
+      entry.suppressed++;
+      return;
+    }
+    if (this.#refusalLog.size >= 4096) {
+      for (const [key, value] of this.#refusalLog) {
+        if (now - value.atMs >= LOG_INTERVAL_MS) this.#refusalLog.delete(key);
+      }
+    }
+    this.#refusalLog.set(address, { atMs: now, suppressed: 0 });
+    if (this.#warnings.take() < 0) return;
+    logger.warn("Refused {peer}: too_many_connections: {message}{more}", {
+      peer,
+      message,
+      more: entry && entry.suppressed > 0 ? ` (${entry.suppressed} more refused from this address before)` : "",
+    });
+  }
+
+  #track(session: Session): void {
+    let sessions = this.#byAddress.get(session.address);
+    if (sessions === undefined) this.#byAddress.set(session.address, sessions = new Set());
+    sessions.add(session);
+  }
+
+  #untrack(session: Session): void {
+    const sessions = this.#byAddress.get(session.address);
+    if (sessions === undefined) return;
+    sessions.delete(session);
+    if (sessions.size === 0) this.#byAddress.delete(session.address);
+  }
+
+  #checkDeadlines(): void {
+    const now = performance.now();
+    for (const connection of this.#connections) {
+      try {
+        connection.checkDeadlines(now);
+      } catch (error) {
+        logger.error("Unexpected error while checking the deadlines of {peer}: {error}", {
+          peer: connection.peer,
+          error: error instanceof Error ? error.stack ?? error.message : String(error),
+        });
+      }
+    }
+  }
+
   async #acceptLoop(listener: Deno.TcpListener, framing: Framing): Promise<void> {
-    for (;;) {
+    let backoffMs = 0;
+    while (!this.#closing) {
       let conn: Deno.TcpConn;
       try {
         conn = await listener.accept();
       } catch (error) {
         if (this.#closing || error instanceof Deno.errors.BadResource) return;
-        logger.error("Accept failed on the {framing} port: {error}", { framing, error: String(error) });
-        await new Promise((resolve) => setTimeout(resolve, 100)); // e.g. out of file descriptors
+        // Out of file descriptors (EMFILE, ENFILE) or memory, a connection reset while queued...:
+        // pause, then go on; the pause doubles while accepts keep failing.
+        backoffMs = Math.min(ACCEPT_BACKOFF_MAX_MS, Math.max(ACCEPT_BACKOFF_MIN_MS, backoffMs * 2));
+        this.#logAcceptError(framing, error, backoffMs);
+        await this.#pause(backoffMs);
         continue;
       }
-      if (this.#closing) {
-        conn.close();
-        continue;
+      backoffMs = 0;
+      try {
+        this.#accepted(conn, framing);
+      } catch (error) {
+        logger.error("Unexpected error while accepting a connection on the {framing} port: {error}", {
+          framing,
+          error: error instanceof Error ? error.stack ?? error.message : String(error),
+        });
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
       }
-      if (this.connectionCount >= this.options.maxConnections) {
-        this.#refuseFull(conn, framing);
-        continue;
-      }
-      const connection = new Connection(conn, {
-        router: this.router,
-        portFraming: framing,
-        strictFraming: this.options.strictFraming,
-        maxPacketBytes: this.options.maxPacketBytes,
-        maxQueueBytes: this.options.maxQueueBytes,
-        registerTimeoutMs: this.options.registerTimeoutMs,
-        warnings: this.#warnings,
-        onClosed: (c) => this.#connections.delete(c),
-        onSlowConsumer: () => this.slowConsumers++,
-      });
-      this.#connections.add(connection);
-      connection.run().catch((error) => logger.error("Connection failed: {error}", { error: String(error) }));
     }
   }
 
-  #refuseFull(conn: Deno.TcpConn, framing: Framing): void {
-    this.refusedConnections++;
-    this.router.counters.errors.server_full++;
-    if (this.#warnings.take() >= 0) {
-      logger.warn("Refused {peer}: server full ({max} connections)", {
-        peer: formatPeer(conn.remoteAddr),
-        max: this.options.maxConnections,
-      });
+  #accepted(conn: Deno.TcpConn, framing: Framing): void {
+    if (this.#closing) {
+      conn.close();
+      return;
     }
-    const error = this.fullError();
+    const peer = formatPeer(conn.remoteAddr);
+    const address = addressKey(conn.remoteAddr.hostname);
+    const refusal = this.#refusal(address, peer);
+    if (refusal !== undefined) {
+      this.#refuse(conn, framing, refusal);
+      return;
+    }
+    const connection = new Connection(conn, {
+      router: this.router,
+      portFraming: framing,
+      strictFraming: this.options.strictFraming,
+      maxPacketBytes: this.options.maxPacketBytes,
+      maxQueueBytes: this.options.maxQueueBytes,
+      registerTimeoutMs: this.options.registerTimeoutMs,
+      warnings: this.#warnings,
+      onClosed: (c) => {
+        this.#connections.delete(c);
+        this.#untrack(c);
+      },
+      onSlowConsumer: () => this.slowConsumers++,
+      budget: this.budget,
+      pool: this.#pool,
+      writeTimeoutMs: this.options.writeTimeoutMs,
+      pingTimeoutMs: this.options.pingTimeoutMs,
+    });
+    this.#connections.add(connection);
+    this.#track(connection);
+    connection.run().catch((error) =>
+      logger.error("Connection failed: {error}", {
+        error: error instanceof Error ? error.stack ?? error.message : String(error),
+      })
+    );
+  }
+
+  #logAcceptError(framing: Framing, error: unknown, pauseMs: number): void {
+    this.acceptErrors++;
+    const now = performance.now();
+    const log = this.#acceptLog;
+    if (now - log.atMs < LOG_INTERVAL_MS) {
+      log.suppressed++;
+      return;
+    }
+    logger.error("Accept failed on the {framing} port: {error}; pausing accepts for {pauseMs} ms{more}", {
+      framing,
+      error: error instanceof Error ? error.message : String(error),
+      pauseMs,
+      more: log.suppressed > 0 ? ` (${log.suppressed} more failures since the last line)` : "",
+    });
+    log.atMs = now;
+    log.suppressed = 0;
+  }
+
+  /** Waits `ms`, or less if the server closes meanwhile. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#pauses.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#pauses.add(done);
+    });
+  }
+
+  #refuse(conn: Deno.TcpConn, framing: Framing, error: ProtocolError): void {
+    this.refusedConnections++;
+    this.router.counters.errors[error.code]++;
     const frame = encodeFrame(framing, errorPacket(error.code, error.message, error.context));
     // Best effort: the frame fits in the socket buffer; never wait on a peer we refuse.
     const refusal = conn.write(frame).then(() => {}, () => {}).finally(() => {
@@ -288,7 +491,9 @@ export class Server {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    clearInterval(this.#deadlineTimer);
     for (const { listener } of this.#listeners) listener.close();
+    for (const done of [...this.#pauses]) done();
     await Promise.all(this.#loops);
     const connections = [...this.#connections];
     for (const c of connections) c.close("server shutting down");

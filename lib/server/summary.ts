@@ -31,7 +31,7 @@ export function startSummary(server: Server, intervalMs: number): { stop: () => 
     const active = server.connectionCount > 0;
     if (active || wasActive) {
       logger.info(
-        "Connections: {connections}, groups: {groups}, users: {users}; packets/s in: {inRate}, out: {outRate}; bytes queued: {pending}",
+        "Connections: {connections}, groups: {groups}, users: {users}; packets/s in: {inRate}, out: {outRate}; bytes queued: {pending}; memory budget: {used} of {limit} bytes; clients cut off: {cut}; connections refused: {refused}",
         {
           connections: server.connectionCount,
           groups: server.router.groupCount,
@@ -39,6 +39,10 @@ export function startSummary(server: Server, intervalMs: number): { stop: () => 
           inRate: inRate.toFixed(1),
           outRate: outRate.toFixed(1),
           pending: server.pendingBytes,
+          used: server.budget.usedBytes,
+          limit: server.budget.limitBytes,
+          cut: server.slowConsumers + server.budget.shedCount,
+          refused: server.refusedConnections,
         },
       );
     }

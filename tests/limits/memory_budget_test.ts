@@ -62,3 +62,27 @@ Deno.test("memory budget: the total never passes the limit under random charges"
     assert.equal(sum, budget.usedBytes);
   }
 });
+
+Deno.test("memory budget: tryCharge takes only what fits, shedding nobody", () => {
+  const { shed, make } = holders();
+  const budget = new MemoryBudget(1000);
+  const hog = make("hog"), pool = make("pool");
+  budget.charge(hog, 900);
+  assert.ok(!budget.tryCharge(pool, 200));
+  assert.deepEqual(shed, []);
+  assert.ok(budget.tryCharge(pool, 100));
+  assert.equal(budget.usedBytes, 1000);
+  assert.equal(budget.holderCount, 2);
+});
+
+Deno.test("memory budget: a holder of spare memory is shed first, even when it holds the least", () => {
+  const { shed, make } = holders();
+  const budget = new MemoryBudget(1000);
+  const client = make("client");
+  const cache = { ...make("cache"), spare: true };
+  budget.charge(client, 800);
+  budget.charge(cache, 100);
+  assert.ok(budget.charge(make("other"), 150));
+  assert.deepEqual(shed, ["cache"]);
+  assert.equal(budget.usedBytes, 950);
+});

@@ -142,3 +142,88 @@ Deno.test("outbox property: whatever the frame sizes, partial writes and timing,
     { numRuns: 100 },
   );
 });
+
+Deno.test("outbox: chunks are granted before they are taken and given back once written", async () => {
+  const sink = new FakeSink();
+  sink.hold = true;
+  let held = 0;
+  const grants: number[] = [];
+  const outbox = new Outbox(sink, {
+    maxQueueBytes: 1 << 20,
+    onOverflow: () => {},
+    onError: () => {},
+    grant: (delta) => {
+      grants.push(delta);
+      held += delta;
+      return true;
+    },
+  });
+  outbox.push(bytes(10));
+  assert.equal(held, 64 * 1024, "one chunk for a small frame");
+  outbox.push(bytes(100_000));
+  assert.equal(held, 2 * 64 * 1024, "the frame spills into a second chunk");
+  assert.equal(outbox.heldBytes, held);
+  sink.hold = false;
+  sink.release();
+  await outbox.drained();
+  assert.equal(held, 0, "everything given back once written");
+  assert.equal(outbox.heldBytes, 0);
+});
+
+Deno.test("outbox: a refused grant is an overflow (budget), and the outbox holds nothing after", async () => {
+  const sink = new FakeSink();
+  sink.hold = true;
+  let held = 0;
+  const causes: string[] = [];
+  const outbox = new Outbox(sink, {
+    maxQueueBytes: 1 << 20,
+    onOverflow: (cause) => causes.push(cause),
+    onError: () => {},
+    grant: (delta) => {
+      if (delta > 0 && held + delta > 64 * 1024) return false;
+      held += delta;
+      return true;
+    },
+  });
+  assert.ok(outbox.push(bytes(60_000)));
+  await Promise.resolve(); // the write of the first chunk is in flight
+  assert.ok(!outbox.push(bytes(10_000)), "a second chunk is refused");
+  assert.deepEqual(causes, ["budget"]);
+  assert.equal(held, 0, "stopping gave the chunk back to the grant");
+  assert.ok(!outbox.push(bytes(1)));
+  sink.release();
+  await outbox.drained();
+});
+
+Deno.test("outbox: drained() resolves at once when idle, and when stopped mid-write (no spinning)", async () => {
+  const sink = new FakeSink();
+  const outbox = new Outbox(sink, { maxQueueBytes: 1000, onOverflow: () => {}, onError: () => {} });
+  await outbox.drained();
+  sink.hold = true;
+  outbox.push(bytes(10));
+  await Promise.resolve();
+  let drained = false;
+  const waiting = outbox.drained().then(() => drained = true);
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  assert.ok(!drained, "a write is still in flight");
+  outbox.stop();
+  sink.release();
+  await waiting;
+  assert.ok(drained);
+});
+
+Deno.test("outbox: stalledMs counts from the last progress while bytes are pending", async () => {
+  const sink = new FakeSink();
+  sink.hold = true;
+  const outbox = new Outbox(sink, { maxQueueBytes: 1000, onOverflow: () => {}, onError: () => {} });
+  assert.equal(outbox.stalledMs(performance.now() + 5000), 0, "nothing pending");
+  outbox.push(bytes(10));
+  const pushed = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.ok(outbox.stalledMs(performance.now()) >= 25);
+  assert.ok(outbox.stalledMs(pushed + 10_000) >= 9_990);
+  sink.hold = false;
+  sink.release();
+  await outbox.drained();
+  assert.equal(outbox.stalledMs(performance.now() + 10_000), 0);
+});

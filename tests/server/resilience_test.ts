@@ -160,7 +160,9 @@ Deno.test("resilience: abrupt disconnects mid-frame leave no trace", async () =>
 });
 
 Deno.test("resilience: 1000 connections at once against --max-connections 999: exactly one server_full", async () => {
-  await withServer({ maxConnections: 999 }, async ({ server, lp }) => {
+  // All from one address: the per-address limits are lifted to test the global one.
+  const unlimited = { maxConnectionsPerAddress: 1_000_000, maxUnregisteredPerAddress: 1_000_000 };
+  await withServer({ maxConnections: 999, ...unlimited }, async ({ server, lp }) => {
     const conns = await Promise.all(Array.from({ length: 1000 }, () => TestClient.connect(lp)));
     try {
       await eventually(() => conns.filter((c) => c.closed).length === 1, "one connection refused", 10_000);
@@ -180,7 +182,8 @@ Deno.test("resilience: 1000 connections at once against --max-connections 999: e
 });
 
 Deno.test("resilience: a flood of wrong-password registers does not disturb the rightful users", async () => {
-  await withServer({}, async ({ server, lp }) => {
+  // 20 unregistered connections at once from one address: over --max-unregistered-per-address.
+  await withServer({ maxUnregisteredPerAddress: 64 }, async ({ server, lp }) => {
     const a = await TestClient.connect(lp);
     const b = await TestClient.connect(lp);
     try {

@@ -26,7 +26,7 @@ Deno.test("summary: a line per interval while anyone is connected, one more afte
         assert.ok(lines.length >= 2, lines.join("\n"));
         assert.match(
           lines[0]!,
-          /^Connections: 1, groups: 1, users: 1; packets\/s in: [\d.]+, out: [\d.]+; bytes queued: \d+$/,
+          /^Connections: 1, groups: 1, users: 1; packets\/s in: [\d.]+, out: [\d.]+; bytes queued: \d+; memory budget: \d+ of 268435456 bytes; clients cut off: 0; connections refused: 0$/,
         );
         assert.match(lines.at(-1)!, /^Connections: 0, groups: 0, users: 0;/);
         const count = records.length;

@@ -1,19 +1,79 @@
 /** A real TCP OSC client for server tests: framing, a receive queue with timeouts. */
+import net from "node:net";
 import { createDecoder, encodeFrame } from "../../lib/framing/by_framing.ts";
 import type { Framing } from "../../lib/framing/detect.ts";
 import type { Deframed } from "../../lib/framing/errors.ts";
 import { decodePacket, encodeMessage } from "../../lib/osc/codec.ts";
 import type { OscArg, OscMessage } from "../../lib/osc/types.ts";
 
+/** What a test client needs of a connection: a `Deno.TcpConn`, or a node:net socket adapted. */
+interface ClientConn {
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(bytes: Uint8Array): Promise<number>;
+  close(): void;
+}
+
+/**
+ * A node:net socket as a `ClientConn`: node:net can choose the source address (`localAddress`),
+ * which `Deno.connect` cannot, so tests can connect from 127.0.0.2, 127.0.0.3, ...
+ */
+class NetConn implements ClientConn {
+  #socket: net.Socket;
+  #chunks: Uint8Array[] = [];
+  #ended = false;
+  #wake: (() => void) | undefined;
+  /** Settles when the socket is fully closed (so no resource outlives the test). */
+  readonly closed: Promise<void>;
+
+  constructor(socket: net.Socket) {
+    this.#socket = socket;
+    this.closed = new Promise((resolve) => socket.once("close", () => resolve()));
+    socket.on("data", (chunk: Uint8Array) => {
+      this.#chunks.push(chunk);
+      this.#wake?.();
+    });
+    const end = () => {
+      this.#ended = true;
+      this.#wake?.();
+    };
+    socket.on("end", end);
+    socket.on("close", end);
+    socket.on("error", end);
+  }
+
+  async read(buffer: Uint8Array): Promise<number | null> {
+    while (this.#chunks.length === 0 && !this.#ended) await new Promise<void>((resolve) => this.#wake = resolve);
+    this.#wake = undefined;
+    const head = this.#chunks[0];
+    if (head === undefined) return null;
+    const n = Math.min(head.length, buffer.length);
+    buffer.set(head.subarray(0, n));
+    if (n === head.length) this.#chunks.shift();
+    else this.#chunks[0] = head.subarray(n);
+    return n;
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.#socket.destroyed) return reject(new Error("socket closed"));
+      this.#socket.write(bytes, (error) => error ? reject(error) : resolve(bytes.length));
+    });
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+}
+
 export class TestClient {
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: ClientConn;
   readonly framing: Framing;
   #packets: Uint8Array[] = [];
   #waiter: (() => void) | undefined;
   #closedByPeer = false;
   #loop: Promise<void>;
 
-  private constructor(conn: Deno.TcpConn, framing: Framing) {
+  private constructor(conn: ClientConn, framing: Framing) {
     this.#conn = conn;
     this.framing = framing;
     this.#loop = this.#readLoop();
@@ -23,6 +83,24 @@ export class TestClient {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     conn.setNoDelay(true); // as real OSC clients do; Nagle would add 40 ms to each round trip
     return new TestClient(conn, framing);
+  }
+
+  /**
+   * Connects from a chosen loopback source address (127.0.0.2, ...), as another host would.
+   *
+   * @param port the router's port
+   * @param localAddress the source address
+   * @param framing the framing to speak
+   */
+  static connectFrom(port: number, localAddress: string, framing: Framing = "length-prefix"): Promise<TestClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: "127.0.0.1", port, localAddress }, () => {
+        socket.off("error", reject);
+        resolve(new TestClient(new NetConn(socket), framing));
+      });
+      socket.setNoDelay(true);
+      socket.once("error", reject);
+    });
   }
 
   async #readLoop(): Promise<void> {
@@ -137,6 +215,7 @@ export class TestClient {
       // already closed
     }
     await this.#loop;
+    if (this.#conn instanceof NetConn) await this.#conn.closed;
   }
 }
 

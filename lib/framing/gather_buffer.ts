@@ -1,0 +1,118 @@
+/**
+ * One growing buffer for the part of a packet that spans reads.
+ *
+ * @module
+ */
+
+/**
+ * Asks for `deltaBytes` more memory (true: granted) or gives some back (negative; the answer is
+ * ignored). A decoder calls it before it grows its buffer, so a shared memory budget can refuse
+ * the growth before the memory is allocated.
+ */
+export type BufferGrant = (deltaBytes: number) => boolean;
+
+/** Smallest buffer allocated for a spanning packet. */
+const MIN_CAPACITY_BYTES = 1024;
+
+/**
+ * A byte buffer that grows geometrically as bytes arrive, never past a cap, and reports every
+ * change of its capacity to a grant. The bytes it holds cost their capacity, not a piece per read.
+ *
+ * Each growth allocates twice what is needed, or the cap itself once that is within a factor of
+ * two: a 1 MiB packet arriving in 64 KiB reads is gathered in buffers of 128 KiB, 256 KiB, then
+ * 1 MiB (the garbage left by growing is 0.375 of the packet, not ~1 with plain doubling), and a
+ * packet trickled one byte per read costs at most four times the bytes received (at least 1 KiB).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GatherBuffer } from "./gather_buffer.ts";
+ * let granted = 0;
+ * const gather = new GatherBuffer((delta) => { granted += delta; return true; });
+ * assert.ok(gather.reserve(3, 10_000));
+ * gather.append(new Uint8Array([1, 2, 3]), 0, 3);
+ * assert.equal(gather.capacity, 1024);
+ * assert.equal(granted, 1024);
+ * assert.deepEqual([...gather.take()], [1, 2, 3]);
+ * assert.equal(granted, 0);
+ * ```
+ */
+export class GatherBuffer {
+  #bytes: Uint8Array | undefined;
+  /** Bytes filled. */
+  length = 0;
+  #grant: BufferGrant | undefined;
+
+  /**
+   * An empty buffer.
+   *
+   * @param grant asked before each growth, told of each release; omit for no accounting
+   */
+  constructor(grant?: BufferGrant) {
+    this.#grant = grant;
+  }
+
+  /** Bytes allocated (what holding the buffer costs). */
+  get capacity(): number {
+    return this.#bytes?.length ?? 0;
+  }
+
+  /** The whole allocated buffer, for callers that write into it (`length` says how much is filled). */
+  get bytes(): Uint8Array {
+    return this.#bytes!;
+  }
+
+  /**
+   * Makes room for `neededBytes` in all: the capacity at least doubles when it grows, and never
+   * passes `capBytes` (the announced size of the packet, or the packet size limit); within a factor
+   * of two of the cap it goes straight to the cap.
+   *
+   * @param neededBytes the total the buffer must be able to hold
+   * @param capBytes the most it may ever hold (at least `neededBytes`)
+   * @returns false if the grant refused the growth (nothing changed)
+   */
+  reserve(neededBytes: number, capBytes: number): boolean {
+    const capacity = this.capacity;
+    if (neededBytes <= capacity) return true;
+    let next = Math.max(MIN_CAPACITY_BYTES, 2 * neededBytes);
+    if (2 * next > capBytes) next = capBytes;
+    if (this.#grant !== undefined && !this.#grant(next - capacity)) return false;
+    const grown = new Uint8Array(next);
+    if (this.#bytes !== undefined && this.length > 0) grown.set(this.#bytes.subarray(0, this.length));
+    this.#bytes = grown;
+    return true;
+  }
+
+  /**
+   * Copies `source[start, stop)` after the bytes held; `reserve` must have made room.
+   *
+   * @param source bytes to copy from
+   * @param start first byte
+   * @param stop end (exclusive)
+   */
+  append(source: Uint8Array, start: number, stop: number): void {
+    if (stop === start) return;
+    this.#bytes!.set(start === 0 && stop === source.length ? source : source.subarray(start, stop), this.length);
+    this.length += stop - start;
+  }
+
+  /**
+   * Hands over the bytes held and empties the buffer (its capacity is given back to the grant).
+   *
+   * @returns the bytes (a view of the buffer, which is no longer used)
+   */
+  take(): Uint8Array {
+    const bytes = this.#bytes!;
+    const out = bytes.length === this.length ? bytes : bytes.subarray(0, this.length);
+    this.clear();
+    return out;
+  }
+
+  /** Drops the bytes held and gives the capacity back. */
+  clear(): void {
+    const capacity = this.capacity;
+    this.#bytes = undefined;
+    this.length = 0;
+    if (capacity > 0) this.#grant?.(-capacity);
+  }
+}
