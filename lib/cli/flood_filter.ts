@@ -8,14 +8,20 @@
 import { getLogger, type LogLevel, type LogRecord } from "@logtape/logtape";
 import { WarningLimiter } from "../router/warning_limiter.ts";
 
+/** The limit of one category prefix (and every category under it). */
+export interface FloodLimit {
+  /** Category prefix, e.g. `["tcposcrouter", "connection"]`. */
+  category: readonly string[];
+  /** Lines let through at once per category and level. */
+  burst: number;
+  /** Lines let through per second after the burst. */
+  perSecond: number;
+}
+
 /** Options of a {@linkcode FloodFilter}. */
 export interface FloodFilterOptions {
-  /** Category prefixes that are limited, e.g. `[["tcposcrouter", "connection"]]`; others always pass. */
-  categories: readonly (readonly string[])[];
-  /** Lines let through at once per category and level (default 200). */
-  burst?: number;
-  /** Lines let through per second after the burst (default 50). */
-  perSecond?: number;
+  /** The limited categories (the first prefix that matches applies); others always pass. */
+  limits: readonly FloodLimit[];
   /** Levels limited (default info, warning and error; debug is asked for, and never limited). */
   levels?: readonly LogLevel[];
   /** The clock, in milliseconds (for tests). */
@@ -40,7 +46,7 @@ interface Bucket {
  * import type { LogRecord } from "@logtape/logtape";
  * import { FloodFilter } from "./flood_filter.ts";
  *
- * const flood = new FloodFilter({ categories: [["app", "connection"]], burst: 2, perSecond: 1, now: () => 0 });
+ * const flood = new FloodFilter({ limits: [{ category: ["app", "connection"], burst: 2, perSecond: 1 }], now: () => 0 });
  * const record = (category: string[]): LogRecord => ({
  *   category, level: "info", message: ["x"], rawMessage: "x", timestamp: 0, properties: {},
  * });
@@ -54,10 +60,8 @@ interface Bucket {
 export class FloodFilter implements Disposable {
   /** The filter function to give LogTape (bound to this object). */
   readonly filter: (record: LogRecord) => boolean;
-  readonly #prefixes: readonly (readonly string[])[];
+  readonly #limits: readonly FloodLimit[];
   readonly #levels: ReadonlySet<LogLevel>;
-  readonly #burst: number;
-  readonly #perSecond: number;
   readonly #now: () => number;
   readonly #buckets = new Map<string, Bucket>();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -70,10 +74,8 @@ export class FloodFilter implements Disposable {
    * @param options categories, burst, rate
    */
   constructor(options: FloodFilterOptions) {
-    this.#prefixes = options.categories;
+    this.#limits = options.limits;
     this.#levels = new Set(options.levels ?? ["info", "warning", "error"]);
-    this.#burst = options.burst ?? 200;
-    this.#perSecond = options.perSecond ?? 50;
     this.#now = options.now ?? Date.now;
     this.filter = (record) => this.#filter(record);
   }
@@ -86,14 +88,16 @@ export class FloodFilter implements Disposable {
   }
 
   #filter(record: LogRecord): boolean {
-    if (this.#emitting || !this.#levels.has(record.level) || !this.#limited(record.category)) return true;
+    if (this.#emitting || !this.#levels.has(record.level)) return true;
     const key = `${record.level} ${record.category.join(".")}`;
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {
+      const limit = this.#limits.find((l) => l.category.every((part, i) => record.category[i] === part));
+      if (limit === undefined) return true;
       bucket = {
         category: record.category,
         level: record.level,
-        limiter: new WarningLimiter({ burst: this.#burst, perSecond: this.#perSecond, now: this.#now }),
+        limiter: new WarningLimiter({ burst: limit.burst, perSecond: limit.perSecond, now: this.#now }),
         suppressed: 0,
       };
       this.#buckets.set(key, bucket);
@@ -102,10 +106,6 @@ export class FloodFilter implements Disposable {
     bucket.suppressed++;
     this.#startTimer();
     return false;
-  }
-
-  #limited(category: readonly string[]): boolean {
-    return this.#prefixes.some((prefix) => prefix.every((part, i) => category[i] === part));
   }
 
   #startTimer(): void {

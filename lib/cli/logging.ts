@@ -20,7 +20,7 @@ import {
   type TextFormatter,
 } from "@logtape/logtape";
 import { BufferedSink, type LineWriter } from "./buffered_sink.ts";
-import { FloodFilter } from "./flood_filter.ts";
+import { FloodFilter, type FloodLimit } from "./flood_filter.ts";
 import { escapeJsonLine, escapeLogText } from "./log_escape.ts";
 import type { LogOptions } from "./options.ts";
 import { RotatingFile } from "./rotating_file.ts";
@@ -29,13 +29,16 @@ import { RotatingFile } from "./rotating_file.ts";
 export const MAX_BUFFERED_LOG_BYTES = 1024 * 1024;
 /** How long a line may wait in the file sink's buffer before a write starts. */
 export const FILE_FLUSH_INTERVAL_MS = 200;
-/** The categories whose lines a client can cause, rate-limited under a flood. */
-export const FLOOD_LIMITED_CATEGORIES: readonly (readonly string[])[] = [
-  ["tcposcrouter", "connection"],
-  ["tcposcrouter", "router"],
-  ["tcposcrouter", "server"],
-  ["tcposcrouter", "websocket"],
-  ["tcposcrouter", "http"],
+/**
+ * The categories whose lines a client can cause, rate-limited under a flood: a burst, then a rate, per category and
+ * level. Registers and leaves (router) matter most to operators: a whole venue reconnecting at once fits their burst.
+ */
+export const FLOOD_LIMITS: readonly FloodLimit[] = [
+  { category: ["tcposcrouter", "router"], burst: 1000, perSecond: 100 },
+  { category: ["tcposcrouter", "connection"], burst: 200, perSecond: 50 },
+  { category: ["tcposcrouter", "server"], burst: 200, perSecond: 50 },
+  { category: ["tcposcrouter", "websocket"], burst: 200, perSecond: 50 },
+  { category: ["tcposcrouter", "http"], burst: 200, perSecond: 50 },
 ];
 
 /** The log directory cannot be used. */
@@ -151,7 +154,7 @@ export async function setupLogging(options: LogOptions): Promise<string | undefi
     sinks.file = fileSink.sink;
   }
   const lowestLevel: LogTapeLevel = options.level;
-  const flood = new FloodFilter({ categories: FLOOD_LIMITED_CATEGORIES });
+  const flood = new FloodFilter({ limits: FLOOD_LIMITS });
   await configure({
     reset: true,
     sinks,

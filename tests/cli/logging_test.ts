@@ -165,9 +165,7 @@ Deno.test("FloodFilter: a burst, then the rate, then one count line a second in 
   let now = 0;
   const lines: string[] = [];
   const flood = new FloodFilter({
-    categories: [["tcposcrouter", "connection"]],
-    burst: 5,
-    perSecond: 2,
+    limits: [{ category: ["tcposcrouter", "connection"], burst: 5, perSecond: 2 }],
     now: () => now,
   });
   await configure({
@@ -209,7 +207,7 @@ Deno.test("FloodFilter: a burst, then the rate, then one count line a second in 
 
 Deno.test("FloodFilter: disposing reports what is still counted", async () => {
   const lines: string[] = [];
-  const flood = new FloodFilter({ categories: [["tcposcrouter", "router"]], burst: 1, perSecond: 1 });
+  const flood = new FloodFilter({ limits: [{ category: ["tcposcrouter", "router"], burst: 1, perSecond: 1 }] });
   await configure({
     reset: true,
     sinks: { memory: (r: LogRecord) => lines.push(r.message.join("")) },
