@@ -13,6 +13,7 @@
 import {
   configure,
   dispose,
+  getLogger,
   getTextFormatter,
   type LogLevel as LogTapeLevel,
   type LogRecord,
@@ -102,11 +103,17 @@ const stderrWriter: LineWriter = {
   close: () => Promise.resolve(),
 };
 
-/** Reports a failing sink on stderr, straight away: the log may be what is failing. */
-function reportWriteError(what: string): (error: unknown) => void {
+/**
+ * Reports a failing file as a log line: it still reaches stderr (the journal), through the same non-blocking sink.
+ * Called at most once per streak of failures, from the write loop (never from inside a sink).
+ */
+function reportFailure(action: string, consequence: string): (error: unknown) => void {
   return (error) => {
-    const message = error instanceof Error ? error.message : String(error);
-    console.error(`tcposcrouter: writing ${what} failed (${escapeLogText(message)}); lines are being lost`);
+    getLogger(["tcposcrouter", "logging"]).error("{action} failed: {error}; {consequence}", {
+      action,
+      error: error instanceof Error ? error.message : String(error),
+      consequence,
+    });
   };
 }
 
@@ -124,7 +131,7 @@ export async function setupLogging(options: LogOptions): Promise<string | undefi
   const stderr = new BufferedSink(stderrWriter, {
     formatter,
     maxBufferedBytes: MAX_BUFFERED_LOG_BYTES,
-    onWriteError: reportWriteError("to stderr"),
+    // Failures of stderr itself are counted (stats.droppedLines) and have nowhere else to be told.
   });
   const buffered = [stderr];
   const sinks: Record<string, Sink> = { stderr: stderr.sink };
@@ -138,7 +145,7 @@ export async function setupLogging(options: LogOptions): Promise<string | undefi
       file = await RotatingFile.open(path, {
         maxFileBytes: options.maxFileBytes,
         maxFiles: options.maxFiles,
-        onRotateError: reportWriteError(`the rotation of ${path}`),
+        onRotateError: reportFailure(`Rotating ${path}`, "lines go on into it until the next rotation"),
       });
     } catch (error) {
       throw new LogDirError(options.dir, error);
@@ -148,7 +155,7 @@ export async function setupLogging(options: LogOptions): Promise<string | undefi
       formatter,
       maxBufferedBytes: MAX_BUFFERED_LOG_BYTES,
       flushIntervalMs: FILE_FLUSH_INTERVAL_MS,
-      onWriteError: reportWriteError(`to ${path}`),
+      onWriteError: reportFailure(`Writing to ${path}`, "log lines are being lost (is the disk full?)"),
     });
     buffered.push(fileSink);
     sinks.file = fileSink.sink;

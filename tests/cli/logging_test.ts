@@ -346,3 +346,27 @@ Deno.test("main.ts --log-dir: a connect flood is logged as a burst and a count, 
   // The last line of main.ts reaches the file, then (if any are still counted) the count the filter reports at close.
   assert.match(log, /\[INF\] tcposcrouter·main: Stopped\n(.*\d+ similar lines suppressed in the last second\n)?$/);
 });
+
+Deno.test("RotatingFile: a rotation that fails is reported and the lines still reach a file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const errors: unknown[] = [];
+    const path = `${dir}/t.log`;
+    const file = await RotatingFile.open(path, {
+      maxFileBytes: 10,
+      maxFiles: 2,
+      syncData: false,
+      onRotateError: (e) => errors.push(e),
+    });
+    const enc = (s: string) => new TextEncoder().encode(s);
+    await file.write([enc("first\n")]);
+    await Deno.remove(path); // e.g. an operator's tool moved it away: the rename to t.log.1 fails
+    await file.write([enc("second\n"), enc("third\n")]);
+    await file.close();
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof Deno.errors.NotFound);
+    assert.equal(await Deno.readTextFile(path), "second\nthird\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
