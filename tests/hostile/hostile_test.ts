@@ -15,8 +15,8 @@
  * exits 2 on an unknown flag); HOSTILE_ALLOW_MISSING_FLAGS=1 leaves them out, to measure an older build.
  */
 import assert from "node:assert/strict";
-import { type Attack, ATTACKS, FORGED_ADDRESS, type Running } from "./attacks.ts";
-import { knownFlags, Probe, type ProbeResult, RouterProcess } from "./router_process.ts";
+import { type Attack, ATTACKS, FORGED_ADDRESS } from "./attacks.ts";
+import { Attackers, knownFlags, Probe, type ProbeResult, RouterProcess } from "./router_process.ts";
 import { sleep } from "./net.ts";
 
 const MiB = 1024 * 1024;
@@ -131,11 +131,12 @@ async function runPhase(name: string, attacks: readonly Attack[]): Promise<{ row
     const probe = await Probe.start(router.oscPort, PROBE_ADDRESS, 20);
     let peak = idle;
     const sampler = setInterval(() => peak = Math.max(peak, router.rssBytes()), 100);
-    const running: Running[] = attacks.map((attack) =>
-      attack.start({ oscPort: router.oscPort, slipPort: router.slipPort, httpPort: router.httpPort })
-    );
+    const attackers = await Attackers.start(router, attacks.map((a) => a.name));
     await sleep(PHASE_MS);
-    const volumes = await Promise.all(running.map((r) => r.stop()));
+    const volumes = await attackers.stop();
+    if (attacks.length > 1) {
+      console.log(`what each attack sent:\n${Object.entries(volumes).map(([k, v]) => `  ${k}: ${v}`).join("\n")}`);
+    }
     const probeResult = await probe.stop();
     clearInterval(sampler);
     peak = Math.max(peak, router.rssBytes());
@@ -153,7 +154,7 @@ async function runPhase(name: string, attacks: readonly Attack[]): Promise<{ row
       limitMiB: limit / MiB,
       probe: probeResult,
       logOk: problems.length === 0,
-      volume: attacks.length === 1 ? volumes[0]! : `${attacks.length} attacks`,
+      volume: attacks.length === 1 ? volumes[attacks[0]!.name] ?? JSON.stringify(volumes) : `${attacks.length} attacks`,
     };
     if (!alive) failures.push(`the router died (${exit}); its last lines:\n${router.stderrTail.slice(-15).join("\n")}`);
     if (peak > limit) {

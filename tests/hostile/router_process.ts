@@ -207,8 +207,11 @@ export class RouterProcess {
   }
 }
 
-/** The probe (`probe.ts`) as a subprocess: a pair in group `quiet` measuring round trips. */
-export class Probe {
+/**
+ * A helper script as a subprocess that prints a first line when it is under way, runs until its stdin closes, and
+ * prints its result as the last line.
+ */
+class Helper {
   readonly #child: Deno.ChildProcess;
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
   readonly #lines: AsyncIterator<string>;
@@ -219,32 +222,27 @@ export class Probe {
     this.#lines = lines(child.stdout)[Symbol.asyncIterator]();
   }
 
-  /** Starts the pair and waits until both are registered. */
-  static async start(port: number, localAddress: string, ratePerSecond: number): Promise<Probe> {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-read",
-        new URL("./probe.ts", import.meta.url).pathname,
-        String(port),
-        localAddress,
-        String(ratePerSecond),
-      ],
+  /** Runs `script` with `args` (under `nice -n 19` if `lowPriority`) and waits for its first line, `ready`. */
+  static async start(script: string, args: string[], ready: string, lowPriority = false): Promise<Helper> {
+    const deno = [Deno.execPath(), "run", "--allow-net", "--allow-read", new URL(script, import.meta.url).pathname];
+    const command = lowPriority ? ["nice", "-n", "19", ...deno, ...args] : [...deno, ...args];
+    const child = new Deno.Command(command[0]!, {
+      args: command.slice(1),
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
-    const probe = new Probe(child);
-    const first = await probe.#lines.next();
-    if (first.done || first.value !== "ready") {
-      await probe.#finish();
-      throw new Error(`the probe did not start: ${first.done ? "no output" : first.value}`);
+    const helper = new Helper(child);
+    const first = await helper.#lines.next();
+    if (first.done || first.value !== ready) {
+      await helper.finish();
+      throw new Error(`${script} did not start: ${first.done ? "no output" : first.value}`);
     }
-    return probe;
+    return helper;
   }
 
-  async #finish(): Promise<string | undefined> {
+  /** Closes its stdin and returns its last line once it has exited. */
+  async finish(): Promise<string | undefined> {
     await this.#stdin.close().catch(() => {});
     let last: string | undefined;
     for (;;) {
@@ -255,14 +253,57 @@ export class Probe {
     await this.#child.status;
     return last;
   }
+}
+
+/** The probe (`probe.ts`) as a subprocess: a pair in group `quiet` measuring round trips. */
+export class Probe {
+  readonly #helper: Helper;
+
+  private constructor(helper: Helper) {
+    this.#helper = helper;
+  }
+
+  /** Starts the pair and waits until both are registered. */
+  static async start(port: number, localAddress: string, ratePerSecond: number): Promise<Probe> {
+    return new Probe(await Helper.start("./probe.ts", [String(port), localAddress, String(ratePerSecond)], "ready"));
+  }
 
   /** Stops sending and returns the figures. */
   async stop(): Promise<ProbeResult> {
-    const line = await this.#finish();
+    const line = await this.#helper.finish();
     try {
       return JSON.parse(line ?? "");
     } catch {
       return { sent: 0, received: 0, p50Ms: NaN, p99Ms: NaN, maxMs: NaN, error: `no result from the probe: ${line}` };
+    }
+  }
+}
+
+/**
+ * The attackers (`attacker.ts`) as a subprocess at the lowest CPU priority (`nice -n 19`: on the internet the
+ * attackers' CPU is not the router's).
+ */
+export class Attackers {
+  readonly #helper: Helper;
+
+  private constructor(helper: Helper) {
+    this.#helper = helper;
+  }
+
+  /** Starts the named attacks against the router. */
+  static async start(router: RouterProcess, names: readonly string[]): Promise<Attackers> {
+    const args = [router.oscPort, router.slipPort, router.httpPort].map(String);
+    args.push(names.map(encodeURIComponent).join(","));
+    return new Attackers(await Helper.start("./attacker.ts", args, "started", true));
+  }
+
+  /** Stops them; returns what each sent, by name. */
+  async stop(): Promise<Record<string, string>> {
+    const line = await this.#helper.finish();
+    try {
+      return JSON.parse(line ?? "");
+    } catch {
+      return { error: `no result from the attackers: ${line}` };
     }
   }
 }
