@@ -29,6 +29,8 @@ export interface Attack {
   name: string;
   /** What it does. */
   description: string;
+  /** Seconds it needs to open or register its connections, added to the phase (default 0). */
+  setupSeconds?: number;
   /** Starts it. */
   start(target: Target): Running;
 }
@@ -188,6 +190,7 @@ const blobBomb: Attack = {
 
 const partialFrames: Attack = {
   name: "250 x (1 MiB - 1) partial frames",
+  setupSeconds: 4,
   description: "250 connections from 10 addresses (half registered) each send a 1 MiB length prefix and all of " +
     "the frame but its last byte, then hold",
   start(target) {
@@ -294,6 +297,7 @@ const websocketBig: Attack = {
 
 const fanout: Attack = {
   name: "flood 250 non-reading members",
+  setupSeconds: 8,
   description: "250 members of group crowd (10 addresses) stop reading; one member floods the group with 1 KiB " +
     "packets as fast as its socket takes them",
   start(target) {
@@ -322,7 +326,9 @@ const fanout: Attack = {
     return {
       async stop() {
         await crowd.finish(run);
-        return `${members} members, ${(sentBytes / 2 ** 20).toFixed(0)} MiB sent to them, ${crowd.cutByRouter} cut`;
+        return `${members} members, ${
+          (sentBytes / 2 ** 20).toFixed(0)
+        } MiB sent by the flooder, ${crowd.cutByRouter} cut`;
       },
     };
   },
@@ -355,6 +361,7 @@ const sseNoRead: Attack = {
 
 const idleHttp: Attack = {
   name: "4,100 idle HTTP connections",
+  setupSeconds: 4,
   description: "4,100 TCP connections to the HTTP port (21 addresses) that send nothing; the router runs with " +
     "4,096 open files, as under the systemd unit",
   start(target) {

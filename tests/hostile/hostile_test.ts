@@ -6,8 +6,8 @@
  * - the process lives;
  * - its RSS (VmRSS, sampled every 100 ms) stays within idle RSS + --max-memory-bytes + 64 MiB (V8 garbage not yet
  *   collected, Deno's own buffers);
- * - a well-behaved pair in another group, from its own address, exchanges 20 messages a second with none lost and a
- *   p99 latency under 50 ms;
+ * - a well-behaved pair in another group, from its own address, exchanges 20 messages a second with none lost (or
+ *   later than 1 s after the end: "lost/late") and a p99 latency under 50 ms;
  * - the log has no raw control character and no line a client forged.
  *
  * A table of the figures is printed after each attack and in full at the end. HOSTILE_PHASE_SECONDS sets each
@@ -74,7 +74,7 @@ function table(list: Row[]): string {
     "limit MiB",
     "p50 ms",
     "p99 ms",
-    "lost",
+    "lost/late",
     "log",
     "sent",
   ];
@@ -132,7 +132,8 @@ async function runPhase(name: string, attacks: readonly Attack[]): Promise<{ row
     let peak = idle;
     const sampler = setInterval(() => peak = Math.max(peak, router.rssBytes()), 100);
     const attackers = await Attackers.start(router, attacks.map((a) => a.name));
-    await sleep(PHASE_MS);
+    // Attacks that first open or register many connections get that time on top of the phase.
+    await sleep(PHASE_MS + 1000 * Math.max(0, ...attacks.map((a) => a.setupSeconds ?? 0)));
     const volumes = await attackers.stop();
     if (attacks.length > 1) {
       console.log(`what each attack sent:\n${Object.entries(volumes).map(([k, v]) => `  ${k}: ${v}`).join("\n")}`);
@@ -197,7 +198,9 @@ for (const attack of ATTACKS) {
 Deno.test("hostile: every attack at once", async () => {
   const { failures } = await runPhase("ALL AT ONCE", ATTACKS);
   console.log(
-    `\nhostile suite, ${PHASE_MS / 1000} s per attack, --max-memory-bytes ${MAX_MEMORY_BYTES / MiB} MiB, ` +
+    `\nhostile suite, ${PHASE_MS / 1000} s per attack (+ its setup time), --max-memory-bytes ${
+      MAX_MEMORY_BYTES / MiB
+    } MiB, ` +
       `RSS limit = idle + budget + ${RSS_MARGIN_BYTES / MiB} MiB, pair p99 limit ${P99_LIMIT_MS} ms` +
       (omitted.length ? `, flags left out: ${omitted.join(" ")}` : "") + "\n" + table(rows),
   );
