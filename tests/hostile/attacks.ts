@@ -172,7 +172,7 @@ const blobBomb: Attack = {
         ws.onopen = () => ws.send(BLOB_BOMB);
         await sleep(100);
         ws.close();
-        await closed;
+        await Promise.race([closed, sleep(2000)]);
         sockets.delete(ws);
         if (tcp) await destroy(tcp);
         if (slip) await destroy(slip);
@@ -280,7 +280,7 @@ const websocketBig: Attack = {
           refused++;
         }
         ws.close();
-        await closed;
+        await Promise.race([closed, sleep(2000)]);
         if (!opened) await sleep(200);
       }
     };

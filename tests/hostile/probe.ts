@@ -8,7 +8,7 @@
  * for the last messages and prints one JSON line: sent, received, p50Ms, p99Ms, maxMs, error.
  */
 import { encodeMessage } from "../../lib/osc/codec.ts";
-import { OscSocket } from "./net.ts";
+import { frame, OscSocket } from "./net.ts";
 
 const [portText, localAddress = "127.0.0.2", rateText = "20"] = Deno.args;
 const port = Number(portText);
@@ -53,10 +53,12 @@ while (!stop) {
     address: "/probe",
     args: [{ type: "i", value: sent }, { type: "d", value: performance.now() }],
   });
-  if (!(await sender.send(packet))) {
+  // Not awaited: a router that stops reading must show as latency (or loss), not stop the clock.
+  if (sender.closed || sender.socket.destroyed) {
     error ??= "the router closed the player's connection";
     break;
   }
+  sender.socket.write(frame(packet));
   sent++;
   const next = start + sent * intervalMs;
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())));

@@ -241,9 +241,19 @@ class Helper {
     return helper;
   }
 
-  /** Closes its stdin and returns its last line once it has exited. */
-  async finish(): Promise<string | undefined> {
+  /**
+   * Closes its stdin and returns its last line once it has exited; kills it after `timeoutMs` (its last line is then
+   * whatever it printed, usually nothing).
+   */
+  async finish(timeoutMs = 20_000): Promise<string | undefined> {
     await this.#stdin.close().catch(() => {});
+    const timer = setTimeout(() => {
+      try {
+        this.#child.kill("SIGKILL");
+      } catch {
+        // exited meanwhile
+      }
+    }, timeoutMs);
     let last: string | undefined;
     for (;;) {
       const line = await this.#lines.next();
@@ -251,6 +261,7 @@ class Helper {
       last = line.value;
     }
     await this.#child.status;
+    clearTimeout(timer);
     return last;
   }
 }
@@ -274,7 +285,8 @@ export class Probe {
     try {
       return JSON.parse(line ?? "");
     } catch {
-      return { sent: 0, received: 0, p50Ms: NaN, p99Ms: NaN, maxMs: NaN, error: `no result from the probe: ${line}` };
+      const error = `no result from the probe (killed after 20 s?): ${line}`;
+      return { sent: 0, received: 0, p50Ms: NaN, p99Ms: NaN, maxMs: NaN, error };
     }
   }
 }
@@ -303,7 +315,7 @@ export class Attackers {
     try {
       return JSON.parse(line ?? "");
     } catch {
-      return { error: `no result from the attackers: ${line}` };
+      return { error: `no result from the attackers (killed after 20 s?): ${line}` };
     }
   }
 }
