@@ -309,13 +309,13 @@ export class Attackers {
     return new Attackers(await Helper.start("./attacker.ts", args, "started", true));
   }
 
-  /** Stops them; returns what each sent, by name. */
+  /** Stops them (closing thousands of sockets at the lowest priority takes a while); returns what each sent. */
   async stop(): Promise<Record<string, string>> {
-    const line = await this.#helper.finish();
+    const line = await this.#helper.finish(60_000);
     try {
       return JSON.parse(line ?? "");
     } catch {
-      return { error: `no result from the attackers (killed after 20 s?): ${line}` };
+      return { error: `no result from the attackers (killed after 60 s?): ${line}` };
     }
   }
 }
