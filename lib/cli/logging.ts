@@ -62,6 +62,18 @@ export class LogDirError extends Error {
 /**
  * Property values as plain text: strings unquoted, so log lines read naturally, and escaped, so a value cannot start
  * a line or send a control sequence to a terminal (the message template itself is ours).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { textFormatter } from "./logging.ts";
+ *
+ * const line = textFormatter({
+ *   category: ["tcposcrouter", "router"], level: "warning", rawMessage: "bad packet ({address})",
+ *   message: ["bad packet (", "/x\n[INF] fake\x1b[2J", ")"], timestamp: 0, properties: {},
+ * });
+ * assert.ok(line.endsWith("[WRN] tcposcrouter·router: bad packet (/x\\n[INF] fake\\x1b[2J)\n"));
+ * ```
  */
 export const textFormatter: TextFormatter = getTextFormatter({ value: plain });
 
@@ -75,6 +87,20 @@ function plain(value: unknown): string {
  *
  * @param record the record
  * @returns one line of JSON
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { jsonLinesFormatter } from "./logging.ts";
+ *
+ * const line = jsonLinesFormatter({
+ *   category: ["tcposcrouter", "router"], level: "info", rawMessage: "{user} left",
+ *   message: ["", "ana\u009b", " left"], timestamp: 0, properties: { user: "ana\u009b" },
+ * });
+ * const parsed = JSON.parse(line);
+ * assert.equal(parsed.message, "ana\\u009b left");
+ * assert.equal(parsed.properties.user, "ana\u009b");
+ * ```
  */
 export function jsonLinesFormatter(record: LogRecord): string {
   return escapeJsonLine(JSON.stringify({
@@ -117,8 +143,6 @@ function reportFailure(action: string, consequence: string): (error: unknown) =>
   };
 }
 
-let activeSinks: BufferedSink[] = [];
-
 /**
  * Configures LogTape for the process.
  *
@@ -133,7 +157,6 @@ export async function setupLogging(options: LogOptions): Promise<string | undefi
     maxBufferedBytes: MAX_BUFFERED_LOG_BYTES,
     // Failures of stderr itself are counted (stats.droppedLines) and have nowhere else to be told.
   });
-  const buffered = [stderr];
   const sinks: Record<string, Sink> = { stderr: stderr.sink };
   let path: string | undefined;
   if (options.dir !== undefined) {
@@ -157,7 +180,6 @@ export async function setupLogging(options: LogOptions): Promise<string | undefi
       flushIntervalMs: FILE_FLUSH_INTERVAL_MS,
       onWriteError: reportFailure(`Writing to ${path}`, "log lines are being lost (is the disk full?)"),
     });
-    buffered.push(fileSink);
     sinks.file = fileSink.sink;
   }
   const lowestLevel: LogTapeLevel = options.level;
@@ -171,21 +193,10 @@ export async function setupLogging(options: LogOptions): Promise<string | undefi
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
     ],
   });
-  activeSinks = buffered;
   return path;
-}
-
-/**
- * Writes every line logged so far, without closing anything (for tests and for a caller about to wait).
- *
- * @returns when the lines are written
- */
-export async function flushLogging(): Promise<void> {
-  await Promise.all(activeSinks.map((sink) => sink.flush()));
 }
 
 /** Reports what the flood filter still counts, flushes and closes the sinks. */
 export async function closeLogging(): Promise<void> {
   await dispose();
-  activeSinks = [];
 }
