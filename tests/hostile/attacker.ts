@@ -21,6 +21,16 @@ const running = attacks.map((attack) => attack.start(target));
 const out = (line: string) => Deno.stdout.writeSync(new TextEncoder().encode(line + "\n"));
 out("started");
 for await (const _ of Deno.stdin.readable) break;
-const volumes = await Promise.all(running.map((r) => r.stop()));
+const pending = new Set(attacks.map((a) => a.name));
+const watchdog = setTimeout(
+  () => console.error(`attacks still stopping after 15 s: ${[...pending].join(", ")}`),
+  15_000,
+);
+const volumes = await Promise.all(running.map(async (r, i) => {
+  const volume = await r.stop();
+  pending.delete(attacks[i]!.name);
+  return volume;
+}));
+clearTimeout(watchdog);
 out(JSON.stringify(Object.fromEntries(attacks.map((attack, i) => [attack.name, volumes[i]]))));
 Deno.exit(0);

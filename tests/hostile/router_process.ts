@@ -222,10 +222,10 @@ class Helper {
     this.#lines = lines(child.stdout)[Symbol.asyncIterator]();
   }
 
-  /** Runs `script` with `args` (under `nice -n 19` if `lowPriority`) and waits for its first line, `ready`. */
-  static async start(script: string, args: string[], ready: string, lowPriority = false): Promise<Helper> {
+  /** Runs `script` with `args` (under `nice -n N` if `niceness` > 0) and waits for its first line, `ready`. */
+  static async start(script: string, args: string[], ready: string, niceness = 0): Promise<Helper> {
     const deno = [Deno.execPath(), "run", "--allow-net", "--allow-read", new URL(script, import.meta.url).pathname];
-    const command = lowPriority ? ["nice", "-n", "19", ...deno, ...args] : [...deno, ...args];
+    const command = niceness > 0 ? ["nice", "-n", String(niceness), ...deno, ...args] : [...deno, ...args];
     const child = new Deno.Command(command[0]!, {
       args: command.slice(1),
       stdin: "piped",
@@ -292,9 +292,12 @@ export class Probe {
 }
 
 /**
- * The attackers (`attacker.ts`) as a subprocess at the lowest CPU priority (`nice -n 19`: on the internet the
- * attackers' CPU is not the router's).
+ * How much lower the attackers' CPU priority is than the router's (`nice -n`; HOSTILE_ATTACKER_NICE, default 10). On
+ * the internet the attackers' CPU is not the router's; 19 starves them on a machine that is busy with other work.
  */
+const ATTACKER_NICENESS = Number(Deno.env.get("HOSTILE_ATTACKER_NICE") ?? 10);
+
+/** The attackers (`attacker.ts`) as a subprocess at a lower CPU priority ({@linkcode ATTACKER_NICENESS}). */
 export class Attackers {
   readonly #helper: Helper;
 
@@ -306,7 +309,7 @@ export class Attackers {
   static async start(router: RouterProcess, names: readonly string[]): Promise<Attackers> {
     const args = [router.oscPort, router.slipPort, router.httpPort].map(String);
     args.push(names.map(encodeURIComponent).join(","));
-    return new Attackers(await Helper.start("./attacker.ts", args, "started", true));
+    return new Attackers(await Helper.start("./attacker.ts", args, "started", ATTACKER_NICENESS));
   }
 
   /** Stops them (closing thousands of sockets at the lowest priority takes a while); returns what each sent. */
