@@ -301,5 +301,6 @@ if (import.meta.main) {
   } catch (error) {
     console.error("tcposcrouter failed:", error);
     Deno.exitCode = 1;
+    await closeLogging().catch(() => {}); // write what the log sinks still hold
   }
 }
