@@ -8,7 +8,7 @@ import { type HttpLimits, type HttpServer, startHttp } from "../../lib/http/http
 import type { AccessOptions } from "../../lib/http/access.ts";
 import type { Server } from "../../lib/server/server.ts";
 import { eventually, withServer } from "../server/harness.ts";
-import { closedWithin, get, RawWebSocket } from "./raw.ts";
+import { get, RawWebSocket } from "./raw.ts";
 
 async function withHttp(
   access: Partial<AccessOptions>,
@@ -16,7 +16,7 @@ async function withHttp(
   body: (ctx: { server: Server; http: HttpServer; port: number }) => Promise<void>,
 ) {
   await withServer({}, async ({ server }) => {
-    const http = startHttp(server, {
+    const http = await startHttp(server, {
       hostname: "127.0.0.1",
       port: 0,
       version: "9.9.9",

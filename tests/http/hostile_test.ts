@@ -28,7 +28,7 @@ async function withHttp(
   body: (ctx: Ctx) => Promise<void>,
 ) {
   await withServer(overrides, async ({ server, lp }) => {
-    const http = startHttp(server, { hostname: "127.0.0.1", port: 0, version: "9.9.9", limits });
+    const http = await startHttp(server, { hostname: "127.0.0.1", port: 0, version: "9.9.9", limits });
     try {
       await body({ server, http, port: http.port, lp });
     } finally {
