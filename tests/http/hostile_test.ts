@@ -299,3 +299,45 @@ Deno.test("hostile http: a WebSocket client that takes nothing for the write tim
     },
   );
 });
+
+Deno.test("hostile http: WebSocket sessions and event streams outlive node:http's head, request, idle and socket timeouts", async () => {
+  // node:http's request deadline is head + write timeout (800 ms here), its socket timeout the write timeout.
+  await withHttp({}, { headersTimeoutMs: 300, idleTimeoutMs: 200, writeTimeoutMs: 500 }, async ({ port, lp }) => {
+    const browser = await WsClient.connect(`ws://127.0.0.1:${port}/osc`);
+    const sender = await TestClient.connect(lp);
+    const events = await fetch(`http://127.0.0.1:${port}/events`);
+    const reader = events.body!.getReader();
+    try {
+      await browser.register("browser");
+      await sender.register("sender");
+      await browser.nextMessage();
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      assert.equal(browser.closeCode, undefined, "still open");
+      await sender.send(encodeMessage({ address: "/late", args: [s("still")] }));
+      assert.equal((await browser.nextMessage()).address, "/late");
+      let text = "";
+      while (!text.includes("data: ")) text += new TextDecoder().decode((await reader.read()).value);
+      assert.match(text, /data: \{"version":"9\.9\.9"/, "the stream still delivers");
+    } finally {
+      await reader.cancel();
+      await browser.close();
+      await sender.close();
+    }
+  });
+});
+
+Deno.test("hostile http: what ws holds of an unfinished WebSocket message is charged to the budget and given back", async () => {
+  await withHttp({ maxPacketBytes: 1024 * 1024 }, {}, async ({ server, port }) => {
+    const ws = await RawWebSocket.open(port);
+    assert.ok(ws instanceof RawWebSocket);
+    try {
+      // 600 KiB announced, 300 KiB sent: under the limit, so ws keeps what arrived.
+      const frame = clientFrame(2, new Uint8Array(300 * 1024), { announce: 600 * 1024 });
+      await ws.write(frame.subarray(0, 14 + 300 * 1024));
+      await eventually(() => server.budget.usedBytes >= 300 * 1024, "the partial message is charged");
+    } finally {
+      await ws.close();
+    }
+    await eventually(() => server.budget.usedBytes === 0, "given back when the client goes");
+  });
+});
