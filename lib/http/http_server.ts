@@ -240,8 +240,8 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
   const refused = new Set<Socket>();
   const streams = new Set<EventStream>();
   const sessions = new Set<WebSocketSession>();
-  /** Self-checks of the accept loop under way: the local port of each, and what to call when it arrives. */
-  const checks = new Map<number, () => void>();
+  /** Self-checks of the accept loop under way: the local address of each, and what to call when it arrives. */
+  const checks = new Map<string, () => void>();
   let closing = false;
   let lastConnectionAt = performance.now();
   let warnedFull = 0;
@@ -270,7 +270,7 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
 
   httpServer.prependListener("connection", (socket: Socket) => {
     lastConnectionAt = performance.now();
-    const check = checks.get(socket.remotePort ?? -1);
+    const check = checks.get(`${peerHost(socket.remoteAddress)}:${socket.remotePort}`);
     if (check !== undefined) {
       check();
       socket.destroy();
@@ -553,7 +553,7 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
     let arrived = false;
     let wait: ReturnType<typeof setTimeout> | undefined;
     if (conn! !== undefined) {
-      const local = conn.localAddr.port;
+      const local = `${peerHost(conn.localAddr.hostname)}:${conn.localAddr.port}`;
       arrived = await new Promise<boolean>((resolve) => {
         checks.set(local, () => resolve(true));
         wait = setTimeout(() => resolve(false), ACCEPT_CHECK_MS);
@@ -619,6 +619,12 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
       await closed;
     },
   };
+}
+
+/** An address as both ends of a connection name it (no IPv4-mapped prefix, lower case). */
+function peerHost(address: string | undefined): string {
+  const a = (address ?? "").toLowerCase();
+  return a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a;
 }
 
 /** `--write-timeout` from the server's options, once the server has it; 10 s until then. */
