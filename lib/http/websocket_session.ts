@@ -74,7 +74,9 @@ export class WebSocketSession implements Session, BudgetHolder {
   #receivingCharged = 0;
   #closing = false;
   #gone = false;
+  #corked = false;
   #registerTimer: ReturnType<typeof setTimeout> | undefined;
+  #pauseTimer: ReturnType<typeof setTimeout> | undefined;
   #socketClosed: Promise<void>;
   /** Settles when the session is fully torn down. */
   readonly done: Promise<void>;
@@ -146,6 +148,15 @@ export class WebSocketSession implements Session, BudgetHolder {
   /** Sends a packet as one binary message; a client too far behind is cut off. */
   send(packet: OutgoingPacket): void {
     if (this.#closing) return;
+    // Every packet routed in this turn goes out in one write (ws writes each message on its own).
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      queueMicrotask(() => {
+        this.#corked = false;
+        this.#socket.uncork();
+      });
+    }
     // Copied during the call: the bytes may be a reused read buffer.
     this.#writer.push(packet.packet);
   }
@@ -206,6 +217,9 @@ export class WebSocketSession implements Session, BudgetHolder {
       logger.info("WebSocket protocol error from {peer}: {reason}", { peer: this.peer, reason: error.message });
     }
     this.#closing = true;
+    // ws now lets the socket flow to wait for the client's close frame, dropping what it reads: a
+    // client may be sending 63 MiB. Read nothing more; the close timeout ends the connection.
+    this.#pauseTimer = setTimeout(() => this.#socket.pause(), 0);
   }
 
   /** Charges the budget with what ws holds of the message being received. */
@@ -259,6 +273,7 @@ export class WebSocketSession implements Session, BudgetHolder {
     this.#gone = true;
     this.#closing = true;
     clearTimeout(this.#registerTimer);
+    clearTimeout(this.#pauseTimer);
     this.#writer.stop(); // also gives this session's bytes back to the budget
     this.#options.budget.release(this);
     this.#options.router.leave(this);
