@@ -341,3 +341,30 @@ Deno.test("hostile http: what ws holds of an unfinished WebSocket message is cha
     await eventually(() => server.budget.usedBytes === 0, "given back when the client goes");
   });
 });
+
+Deno.test("hostile http: a WebSocket message trickled a byte per read is charged per read and refused past the read bound", async () => {
+  // --max-packet-bytes 64 KiB: ws may keep 256 reads of an unfinished message.
+  await withHttp({ maxPacketBytes: 64 * 1024 }, {}, async ({ server, port }) => {
+    const ws = await RawWebSocket.open(port);
+    assert.ok(ws instanceof RawWebSocket);
+    try {
+      ws.conn.setNoDelay(true);
+      const frame = clientFrame(2, new Uint8Array(4000));
+      await ws.write(frame.subarray(0, 8)); // the header: 4,000 bytes announced, under the limit
+      let peak = 0;
+      for (let i = 8; i < frame.length && !ws.ended; i++) {
+        await ws.write(frame.subarray(i, i + 1));
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        peak = Math.max(peak, server.budget.usedBytes);
+      }
+      assert.ok(ws.ended, "closed before the message was complete");
+      assert.ok(peak > 100 * 640, `each read charged beside its byte (peak ${peak})`);
+      const close = (await ws.untilEnd()).at(-1)!;
+      assert.equal(close.opcode, 8);
+      assert.equal((close.payload[0]! << 8) | close.payload[1]!, 1008);
+    } finally {
+      await ws.close();
+    }
+    await eventually(() => server.budget.usedBytes === 0, "given back");
+  });
+});
