@@ -425,6 +425,7 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
 
   httpServer.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const tcp = socket as Socket;
+    if (refused.has(tcp)) return void socket.destroy(); // over the cap: answered already
     plain.delete(tcp);
     const peer = formatPeerAddress(tcp.remoteAddress ?? "?", tcp.remotePort ?? 0);
     try {
