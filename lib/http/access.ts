@@ -46,16 +46,24 @@ export function hostOnly(authority: string): string {
   return host.endsWith(".") ? host.slice(0, -1) : host;
 }
 
-/** The machine's own host name, if it can be read (`Deno.hostname()` needs --allow-sys; /etc/hostname does not). */
+/**
+ * The machine's own host name, if it can be read. `Deno.hostname()` needs --allow-sys, which the
+ * router's tasks do not grant (and asking would prompt on a terminal), so /etc/hostname first.
+ */
 function machineHostname(): string | undefined {
   try {
-    return Deno.hostname();
-  } catch {
-    try {
-      return Deno.readTextFileSync("/etc/hostname").trim() || undefined;
-    } catch {
-      return undefined;
+    if (Deno.permissions.querySync({ name: "read", path: "/etc/hostname" }).state === "granted") {
+      const name = Deno.readTextFileSync("/etc/hostname").trim();
+      if (name !== "") return name;
     }
+  } catch {
+    // not Linux, or not readable
+  }
+  try {
+    const sys = Deno.permissions.querySync({ name: "sys", kind: "hostname" });
+    return sys.state === "granted" ? Deno.hostname() : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -26,6 +26,7 @@ import { WebSocketServer } from "ws";
 import webClientPage from "../../examples/web/index.html" with { type: "text" };
 import type { BudgetHolder } from "../limits/memory_budget.ts";
 import { addressKey, formatPeerAddress } from "../net/address.ts";
+import { WarningLimiter } from "../router/warning_limiter.ts";
 import type { Server } from "../server/server.ts";
 import { Access, type AccessOptions, DEFAULT_ACCESS_OPTIONS } from "./access.ts";
 import { ClientWriter } from "./client_writer.ts";
@@ -246,6 +247,8 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
   let closing = false;
   let lastConnectionAt = performance.now();
   let warnedFull = 0;
+  /** Refusal log lines, rate-limited: a hostile page can make a browser retry in a loop. */
+  const refusals = new WarningLimiter({ burst: 20, perSecond: 2 });
   let warnedAccept = 0;
   let checking: Promise<void> | undefined;
   let latest: unknown;
@@ -332,10 +335,14 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
     }
     const host = req.headers.host;
     if (!access.hostAllowed(host)) {
-      logger.info("Refused an HTTP request from {peer} for host {host} (not one of the router's names)", {
-        peer,
-        host: host ?? "",
-      });
+      const suppressed = refusals.take();
+      if (suppressed >= 0) {
+        logger.info("Refused an HTTP request from {peer} for host {host} (not one of the router's names){more}", {
+          peer,
+          host: host ?? "",
+          more: suppressed > 0 ? ` (${suppressed} refusals not logged before this one)` : "",
+        });
+      }
       return {
         status: 421,
         body: "This router does not answer to that host name; the operator can add it with --http-allow-host\n",
@@ -441,7 +448,14 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
       }
       const origin = req.headers.origin;
       if (!access.originAllowed(origin, req.headers.host)) {
-        logger.info("Refused a WebSocket from {peer}: origin {origin} is not allowed", { peer, origin: origin ?? "" });
+        const suppressed = refusals.take();
+        if (suppressed >= 0) {
+          logger.info("Refused a WebSocket from {peer}: origin {origin} is not allowed{more}", {
+            peer,
+            origin: origin ?? "",
+            more: suppressed > 0 ? ` (${suppressed} refusals not logged before this one)` : "",
+          });
+        }
         return refuse(socket, {
           status: 403,
           body: "Pages from this origin may not open /osc; the operator can allow it with --http-allow-origin\n",
@@ -582,7 +596,12 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
       framing: "HTTP: this page, /metrics, WebSocket /osc",
       address: `${options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname}:${port}`,
     },
-  ]);
+  ], () => {
+    let n = 0;
+    for (const session of sessions) n += session.pendingBytes;
+    for (const stream of streams) n += stream.writer.pendingBytes;
+    return n;
+  });
   latest = sampler.sample();
   const timer = setInterval(() => {
     latest = sampler.sample();

@@ -40,12 +40,22 @@ export class StatusSampler {
   #last: { at: number; packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number };
   #rates: Status["rates"] = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0 };
 
+  /** Bytes queued outside the TCP server (WebSocket sessions, event streams). */
+  #otherQueuedBytes: () => number;
+
   /**
    * @param server the running server
    * @param version the version to show
    * @param listeners every listening address, for the page
+   * @param otherQueuedBytes bytes queued to clients the server does not hold (WebSocket, event streams)
    */
-  constructor(server: Server, version: string, listeners: Status["listeners"]) {
+  constructor(
+    server: Server,
+    version: string,
+    listeners: Status["listeners"],
+    otherQueuedBytes: () => number = () => 0,
+  ) {
+    this.#otherQueuedBytes = otherQueuedBytes;
     this.#server = server;
     this.#version = version;
     this.#listeners = listeners;
@@ -93,7 +103,7 @@ export class StatusSampler {
       rates: this.#rates,
       slowConsumers: server.slowConsumers,
       refusedConnections: server.refusedConnections,
-      queuedBytes: server.pendingBytes,
+      queuedBytes: server.pendingBytes + this.#otherQueuedBytes(),
       errors: { ...server.router.counters.errors },
     };
   }

@@ -92,6 +92,10 @@ Deno.test("access: a Host that is not one of the router's names gets 421 (DNS re
       200,
       "HTTP/1.1 without Host: an address was typed",
     );
+    const machine = Deno.readTextFileSync("/etc/hostname").trim().toLowerCase();
+    for (const host of [`${machine}:${port}`, `${machine.split(".")[0]}.local:${port}`]) {
+      assert.equal((await get(port, "/status.json", { host })).status, 200, `the machine's own name ${host}`);
+    }
   });
 });
 

@@ -12,7 +12,7 @@ import type { Server, ServerOptions } from "../../lib/server/server.ts";
 import { hex } from "../hex.ts";
 import { eventually, withServer } from "../server/harness.ts";
 import { TestClient } from "../server/test_client.ts";
-import { clientFrame, closedWithin, get, RawWebSocket } from "./raw.ts";
+import { clientFrame, closedWithin, get, RawWebSocket, readResponse } from "./raw.ts";
 import { WsClient } from "./ws_client.ts";
 
 interface Ctx {
@@ -106,7 +106,6 @@ Deno.test("hostile http: malformed heads, bodies, other methods and oversized he
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       try {
         await conn.write(encoder.encode(request)).catch(() => 0);
-        const { readResponse } = await import("./raw.ts");
         assert.equal((await readResponse(conn)).status, status, JSON.stringify(request.slice(0, 40)));
         await closedWithin(conn, 2000);
       } finally {
@@ -132,7 +131,8 @@ Deno.test("hostile http: a WebSocket message over --max-packet-bytes is refused 
       assert.match((error.args[1] as { value: string }).value, /66060288 bytes is larger than the limit of 1024/);
       assert.equal(frames[1]!.opcode, 8);
       assert.equal((frames[1]!.payload[0]! << 8) | frames[1]!.payload[1]!, 1009);
-      assert.ok(server.budget.usedBytes < 64 * 1024, `budget holds ${server.budget.usedBytes} bytes`);
+      // At most the read that carried the header (Deno reads up to 64 KiB), charged until the connection closes.
+      assert.ok(server.budget.usedBytes < 2 * 64 * 1024, `budget holds ${server.budget.usedBytes} bytes`);
       // The same through fragments: 3 × 512 bytes pass 1024 at the third.
       const frag = await RawWebSocket.open(port);
       assert.ok(frag instanceof RawWebSocket);

@@ -87,3 +87,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "interop: Chromium cannot reach /osc from another site's page, nor read /status.json by DNS rebinding",
+  async fn() {
+    const server = Server.start({ ...DEFAULT_SERVER_OPTIONS, hostname: "127.0.0.1", lengthPrefixPort: 0, slipPort: 0 });
+    const http = await startHttp(server, { hostname: "127.0.0.1", port: 0, version: "test" });
+    // "Another site": a page served from another port on this machine.
+    const evil = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
+      new Response(
+        `<script>
+          const ws = new WebSocket("ws://127.0.0.1:${http.port}/osc");
+          ws.onopen = () => document.title = "opened";
+          ws.onclose = () => document.title = document.title || "refused";
+        </script>`,
+        { headers: { "content-type": "text/html" } },
+      ));
+    // DNS rebinding: a name the attacker controls resolves to the router.
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [...ARGS, "--host-resolver-rules=MAP rebind.attacker.test 127.0.0.1"],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${evil.addr.port}/`);
+      const deadline = Date.now() + 10_000;
+      while (await page.title() === "" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await page.title(), "refused");
+      assert.equal(server.connectionCount, 0);
+
+      const response = await page.goto(`http://rebind.attacker.test:${http.port}/status.json`);
+      assert.equal(response?.status(), 421);
+      assert.doesNotMatch(await page.content(), /"groups"/);
+      // The router's own name still works.
+      const own = await page.goto(`http://localhost:${http.port}/status.json`);
+      assert.equal(own?.status(), 200);
+    } finally {
+      await browser.close();
+      await evil.shutdown();
+      await server.close();
+      await http.shutdown();
+    }
+  },
+});
