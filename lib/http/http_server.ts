@@ -40,7 +40,7 @@ const logger = getLogger(["tcposcrouter", "http"]);
 export interface HttpLimits {
   /** Time a request head has to arrive in full, from its first byte (or from the connection). */
   headersTimeoutMs: number;
-  /** Time a keep-alive connection may wait for its next request. */
+  /** Time a keep-alive connection may wait for its next request (node:http lets it run up to 1 s over). */
   idleTimeoutMs: number;
   /** Plain HTTP connections at once (WebSocket sessions count against --max-connections instead). */
   maxConnections: number;
