@@ -230,7 +230,7 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
     clientTracking: false,
     perMessageDeflate: false,
     maxPayload: maxPacketBytes,
-    // ws keeps each read of an unfinished frame as its own buffer, at READ_OVERHEAD_BYTES each beside
+    // ws keeps each read of an unfinished frame as its own buffer, charged at 640 bytes each beside
     // its bytes: bound their count (a trickle), while a full-size message may come in 1 KiB reads.
     maxBufferedChunks: Math.max(256, Math.ceil(maxPacketBytes / 1024)),
     maxFragments: 1024,

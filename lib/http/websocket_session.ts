@@ -24,7 +24,7 @@ const logger = getLogger(["tcposcrouter", "websocket"]);
  * What one read kept by ws costs beside its bytes (measured on Deno 2.9.6: 50 clients trickling
  * 2,000 one-byte reads each cost 62 MiB), charged to the budget with the bytes.
  */
-export const READ_OVERHEAD_BYTES = 640;
+const READ_OVERHEAD_BYTES = 640;
 
 /** Close codes the router sends. */
 const CLOSE_CODE = { normal: 1000, goingAway: 1001, internalError: 1011 } as const;
