@@ -92,7 +92,7 @@ async function main(): Promise<number> {
     let token = config.http.token;
     try {
       if (tokenFile !== undefined) token = await readTokenFile(tokenFile);
-      http = startHttp(server, {
+      http = await startHttp(server, {
         hostname: config.http.hostname,
         port: config.http.port,
         version: VERSION,

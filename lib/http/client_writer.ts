@@ -1,13 +1,22 @@
 /**
- * What the HTTP port writes to one long-lived client (a WebSocket, an event stream): the
- * server's bounded outbox, with every queued byte charged to the router's memory budget and a
- * write deadline.
+ * What the HTTP port writes to one long-lived client (a WebSocket, an event stream): bytes handed
+ * to the library's socket are counted until the socket reports them written, every counted byte
+ * is charged to the router's memory budget, the count is bounded, and a client that takes nothing
+ * for the write timeout is cut off.
  *
  * @module
  */
 
 import type { BudgetHolder, MemoryBudget } from "../limits/memory_budget.ts";
-import { Outbox } from "../server/outbox.ts";
+
+/**
+ * Where a {@link ClientWriter} writes: `ws.send(bytes, cb)` or `response.write(bytes, cb)`. The
+ * callback runs once the bytes are handed to the system (Node stream semantics): until then
+ * they wait in the process, and count.
+ */
+export interface WriteSink {
+  write(bytes: Uint8Array, done: (error?: Error | null) => void): void;
+}
 
 /** Settings of a {@link ClientWriter}. */
 export interface ClientWriterOptions {
@@ -19,7 +28,6 @@ export interface ClientWriterOptions {
   writeTimeoutMs: number;
   onOverflow: () => void;
   onWriteTimeout: () => void;
-  onError: (error: unknown) => void;
 }
 
 /**
@@ -31,99 +39,114 @@ export interface ClientWriterOptions {
  * import { MemoryBudget } from "../limits/memory_budget.ts";
  * import { ClientWriter } from "./client_writer.ts";
  * const budget = new MemoryBudget(1024 * 1024);
- * const written: number[] = [];
- * const release = Promise.withResolvers<void>();
- * // A socket that takes everything once `release` resolves.
- * const sink = { write: (b: Uint8Array) => release.promise.then(() => written.push(b.length) && b.length) };
+ * const done: (() => void)[] = [];
+ * // A socket that reports each write done only when told to.
+ * const sink = { write: (_bytes: Uint8Array, cb: () => void) => void done.push(cb) };
  * const holder = { peer: "test", shed: () => {} };
  * const writer = new ClientWriter(sink, holder, {
- *   budget, maxQueueBytes: 4096, writeTimeoutMs: 1000, onOverflow() {}, onWriteTimeout() {}, onError() {},
+ *   budget, maxQueueBytes: 4096, writeTimeoutMs: 1000, onOverflow() {}, onWriteTimeout() {},
  * });
- * assert.ok(writer.push(new Uint8Array(2), new Uint8Array(100)));
- * assert.equal(budget.heldBy(holder), 102);
- * release.resolve();
+ * assert.ok(writer.push(new Uint8Array(100)));
+ * assert.equal(budget.heldBy(holder), 100);
+ * done.shift()!();
  * await writer.drained();
- * assert.equal(budget.heldBy(holder), 0); // given back as it is written
- * assert.deepEqual(written, [102]);
+ * assert.equal(budget.heldBy(holder), 0); // given back once written
  * writer.stop();
  * ```
  */
 export class ClientWriter {
-  #outbox: Outbox;
+  #sink: WriteSink;
   #holder: BudgetHolder;
   #options: ClientWriterOptions;
+  #pendingBytes = 0;
   #deadline: ReturnType<typeof setTimeout> | undefined;
+  /** When the socket last reported bytes written (or the queue last went from empty to not). */
+  #progressAt = 0;
   #stopped = false;
+  #drainWaiters: (() => void)[] = [];
 
   /**
-   * @param sink the socket (`Deno.TcpConn`)
+   * @param sink the library's socket
    * @param holder who the bytes are charged to
    * @param options bounds and what to do when one is passed
    */
-  constructor(sink: { write(bytes: Uint8Array): Promise<number> }, holder: BudgetHolder, options: ClientWriterOptions) {
+  constructor(sink: WriteSink, holder: BudgetHolder, options: ClientWriterOptions) {
+    this.#sink = sink;
     this.#holder = holder;
     this.#options = options;
-    this.#outbox = new Outbox({
-      write: async (bytes) => {
-        const n = await sink.write(bytes);
-        options.budget.charge(holder, -n);
-        clearTimeout(this.#deadline);
-        this.#deadline = undefined;
-        if (this.#outbox.pendingBytes > n) this.#arm(); // progress: a new deadline for the rest
-        return n;
-      },
-    }, { maxQueueBytes: options.maxQueueBytes, onOverflow: options.onOverflow, onError: options.onError });
   }
 
-  /** Bytes waiting to be written. */
+  /** Bytes handed to the socket and not yet reported written. */
   get pendingBytes(): number {
-    return this.#outbox.pendingBytes;
+    return this.#pendingBytes;
   }
 
   /**
-   * Queues bytes (copied) as one unit: all of them or none.
+   * Copies `bytes` and writes them.
    *
-   * @param parts the bytes, in order
-   * @returns false when dropped: the budget refused them, the queue overflowed or the writer stopped
+   * @param bytes the bytes (copied: the caller may reuse them at once)
+   * @returns false when dropped: the budget refused them, the bound was passed or the writer stopped
    */
-  push(...parts: Uint8Array[]): boolean {
+  push(bytes: Uint8Array): boolean {
     if (this.#stopped) return false;
-    let total = 0;
-    for (const p of parts) total += p.length;
-    if (this.#outbox.pendingBytes + total > this.#options.maxQueueBytes) {
+    const n = bytes.length;
+    if (this.#pendingBytes + n > this.#options.maxQueueBytes) {
       this.stop();
       this.#options.onOverflow();
       return false;
     }
-    if (!this.#options.budget.charge(this.#holder, total)) return false;
-    for (const p of parts) this.#outbox.push(p);
-    if (this.#deadline === undefined) this.#arm();
+    if (!this.#options.budget.charge(this.#holder, n)) return false;
+    if (this.#pendingBytes === 0) this.#progressAt = performance.now();
+    this.#pendingBytes += n;
+    if (this.#deadline === undefined) this.#arm(this.#options.writeTimeoutMs);
+    this.#sink.write(bytes.slice(), () => this.#written(n));
     return true;
   }
 
   /**
-   * Waits until everything queued so far is written (or the writer stopped).
+   * Waits until everything pushed so far is written (or the writer stopped).
    *
    * @returns a promise that never rejects
    */
   drained(): Promise<void> {
-    return this.#outbox.drained();
+    if (this.#stopped || this.#pendingBytes === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
-  /** Drops what is queued, gives its bytes back to the budget, refuses more. */
+  /** Forgets what is pending, gives its bytes back to the budget, refuses more. */
   stop(): void {
+    if (this.#stopped) return;
     this.#stopped = true;
     clearTimeout(this.#deadline);
     this.#deadline = undefined;
-    this.#outbox.stop();
     this.#options.budget.release(this.#holder);
+    this.#wake();
   }
 
-  #arm(): void {
+  #written(n: number): void {
     if (this.#stopped) return;
+    this.#pendingBytes -= n;
+    this.#options.budget.charge(this.#holder, -n);
+    this.#progressAt = performance.now();
+    if (this.#pendingBytes === 0) {
+      clearTimeout(this.#deadline);
+      this.#deadline = undefined;
+      this.#wake();
+    }
+  }
+
+  #wake(): void {
+    for (const resolve of this.#drainWaiters.splice(0)) resolve();
+  }
+
+  /** One timer per writer, not one per write: on firing it checks the time of the last progress. */
+  #arm(ms: number): void {
     this.#deadline = setTimeout(() => {
       this.#deadline = undefined;
-      if (this.#outbox.pendingBytes > 0 && !this.#stopped) this.#options.onWriteTimeout();
-    }, this.#options.writeTimeoutMs);
+      if (this.#stopped || this.#pendingBytes === 0) return;
+      const idleMs = performance.now() - this.#progressAt;
+      if (idleMs >= this.#options.writeTimeoutMs) this.#options.onWriteTimeout();
+      else this.#arm(this.#options.writeTimeoutMs - idleMs);
+    }, ms);
   }
 }

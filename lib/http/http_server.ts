@@ -2,19 +2,27 @@
  * The optional HTTP port (`--http-port`): a live status page, Prometheus metrics, a health
  * check, and WebSocket clients on the same router.
  *
- * The router reads HTTP/1.1 itself on connections it accepts with `Deno.listen`, rather than
- * through `Deno.serve` or `node:http`: it must bound what a client can make it hold, and neither
- * can. `Deno.serve` has no header or idle timeouts and `Deno.upgradeWebSocket` buffers messages
- * of up to 64 MiB before the router sees them; Deno's `node:http` ignores `headersTimeout`,
- * `requestTimeout` and `keepAliveTimeout`, and its `node:net` accept loop stops for good after
- * one "too many open files". Here, a request head has 10 s and 16 KiB, an idle keep-alive
- * connection 5 s, accept errors pause accepting for 100 ms, and a WebSocket message over
- * `--max-packet-bytes` is refused from its frame header.
+ * HTTP is `node:http`'s and the WebSocket protocol the `ws` package's; the router sets their
+ * bounds: a request head has 10 s (`headersTimeout`, checked every `connectionsCheckingInterval`)
+ * and 16 KiB (`maxHeaderSize`), an idle keep-alive connection 5 s (`keepAliveTimeout`, which
+ * Node lets run one second over), plain connections are capped (counted on `connection`), and a
+ * WebSocket message over `--max-packet-bytes` is refused from its frame header (`maxPayload`).
+ *
+ * Deno 2.9's `node:net` stops accepting for good after one accept error such as "too many open
+ * files", without an `error` event. So while no connection arrives for a while, the port checks
+ * that it still accepts by connecting to itself; when the kernel takes the connection and
+ * `node:http` never sees it, the port listens again.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
+import type { Buffer } from "node:buffer";
+import http from "node:http";
+import net, { type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+// @ts-types="@types/ws"
+import { WebSocketServer } from "ws";
 import webClientPage from "../../examples/web/index.html" with { type: "text" };
 import type { BudgetHolder } from "../limits/memory_budget.ts";
 import { addressKey, formatPeerAddress } from "../net/address.ts";
@@ -22,10 +30,8 @@ import { WarningLimiter } from "../router/warning_limiter.ts";
 import type { Server } from "../server/server.ts";
 import { Access, type AccessOptions, DEFAULT_ACCESS_OPTIONS } from "./access.ts";
 import { ClientWriter } from "./client_writer.ts";
-import { BadRequest, parseRequestHead, type RequestHead } from "./http_request.ts";
 import statusPage from "./status.html" with { type: "text" };
 import { prometheusText, StatusSampler } from "./status.ts";
-import { acceptKey } from "./websocket_frames.ts";
 import { WebSocketSession } from "./websocket_session.ts";
 
 const logger = getLogger(["tcposcrouter", "http"]);
@@ -34,7 +40,7 @@ const logger = getLogger(["tcposcrouter", "http"]);
 export interface HttpLimits {
   /** Time a request head has to arrive in full, from its first byte (or from the connection). */
   headersTimeoutMs: number;
-  /** Time a keep-alive connection may wait for its next request. */
+  /** Time a keep-alive connection may wait for its next request (node:http lets it run up to 1 s over). */
   idleTimeoutMs: number;
   /** Plain HTTP connections at once (WebSocket sessions count against --max-connections instead). */
   maxConnections: number;
@@ -92,9 +98,11 @@ export class HttpListenError extends Error {
    * @param cause the system's error
    */
   constructor(readonly port: number, cause: unknown) {
-    const why = cause instanceof Deno.errors.AddrInUse
+    const code = (cause as { code?: unknown } | undefined)?.code;
+    const why = cause instanceof Deno.errors.AddrInUse || code === "EADDRINUSE"
       ? `--http-port ${port} is in use: is another router or web server running? choose another with --http-port`
-      : cause instanceof Deno.errors.PermissionDenied || cause instanceof Deno.errors.NotCapable
+      : cause instanceof Deno.errors.PermissionDenied || cause instanceof Deno.errors.NotCapable ||
+          code === "EACCES" || code === "EPERM"
       ? `--http-port ${port} needs privileges this user does not have: choose one above 1023 with --http-port`
       : `cannot listen on --http-port ${port}: ${cause instanceof Error ? cause.message : String(cause)}`;
     super(why, { cause });
@@ -102,8 +110,14 @@ export class HttpListenError extends Error {
   }
 }
 
-const READ_BUFFER_BYTES = 16 * 1024;
 const encoder = new TextEncoder();
+
+/** The most bytes a request head may have (request line and headers): `maxHeaderSize`. */
+const MAX_HEAD_BYTES = 16 * 1024;
+/** A port that saw no new connection for this long checks that it still accepts. */
+const ACCEPT_CHECK_MS = 2000;
+/** A refused connection gets this long to take its response before it is closed. */
+const REFUSAL_LINGER_MS = 1000;
 
 const STATUS_TEXT: Record<number, string> = {
   200: "OK",
@@ -131,27 +145,28 @@ interface Reply {
 class EventStream implements BudgetHolder {
   readonly writer: ClientWriter;
   #onGone: (stream: EventStream) => void;
-  #conn: Deno.TcpConn;
+  #socket: Socket;
   #gone = false;
 
   constructor(
-    conn: Deno.TcpConn,
+    response: http.ServerResponse,
+    socket: Socket,
     readonly peer: string,
     server: Server,
     limits: HttpLimits,
     writeTimeoutMs: number,
     onGone: (stream: EventStream) => void,
   ) {
-    this.#conn = conn;
+    this.#socket = socket;
     this.#onGone = onGone;
-    this.writer = new ClientWriter(conn, this, {
+    this.writer = new ClientWriter({ write: (bytes, done) => void response.write(bytes, done) }, this, {
       budget: server.budget,
       maxQueueBytes: limits.maxEventStreamBytes,
       writeTimeoutMs,
       onOverflow: () => this.drop(`more than ${limits.maxEventStreamBytes} bytes unsent`),
       onWriteTimeout: () => this.drop(`took nothing for ${writeTimeoutMs / 1000} s`),
-      onError: () => this.end(),
     });
+    socket.once("close", () => this.end());
   }
 
   shed(reason: string): void {
@@ -164,29 +179,11 @@ class EventStream implements BudgetHolder {
     this.end();
   }
 
-  /** Reads (and ignores) until the client goes, so that a closed stream is noticed at once. */
-  async watch(): Promise<void> {
-    const buffer = new Uint8Array(1024);
-    try {
-      while (!this.#gone && await this.#conn.read(buffer) !== null) {
-        // an event stream's client has nothing to say
-      }
-    } catch {
-      // closed
-    }
-    this.end();
-    await this.writer.drained();
-  }
-
   end(): void {
     if (this.#gone) return;
     this.#gone = true;
     this.writer.stop();
-    try {
-      this.#conn.close();
-    } catch {
-      // already closed
-    }
+    this.#socket.destroy();
     this.#onGone(this);
   }
 }
@@ -200,7 +197,7 @@ class EventStream implements BudgetHolder {
  * import { DEFAULT_SERVER_OPTIONS, Server } from "../server/server.ts";
  * import { startHttp } from "./http_server.ts";
  * const server = Server.start({ ...DEFAULT_SERVER_OPTIONS, hostname: "127.0.0.1", lengthPrefixPort: 0, slipPort: undefined });
- * const http = startHttp(server, { hostname: "127.0.0.1", port: 0, version: "1.0.0" });
+ * const http = await startHttp(server, { hostname: "127.0.0.1", port: 0, version: "1.0.0" });
  * const response = await fetch(`http://127.0.0.1:${http.port}/healthz`);
  * assert.equal(await response.text(), "ok\n");
  * await server.close();
@@ -209,200 +206,134 @@ class EventStream implements BudgetHolder {
  *
  * @param server the router's server (for its figures, its router and its limits)
  * @param options where to listen and who may use the port
- * @returns the running HTTP server
+ * @returns the running HTTP server, once it listens
  * @throws {HttpListenError} when the port cannot be opened (nothing is left running)
  */
-export function startHttp(server: Server, options: HttpOptions): HttpServer {
+export async function startHttp(server: Server, options: HttpOptions): Promise<HttpServer> {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   const access = new Access(options.access ?? DEFAULT_ACCESS_OPTIONS);
   const writeTimeoutMs = limits.writeTimeoutMs ?? writeTimeoutOf(server);
-  let listener: Deno.TcpListener;
-  try {
-    listener = Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
-  } catch (error) {
-    throw new HttpListenError(options.port, error);
-  }
-
-  const listeners = server.listening.map((l) => ({
-    framing: l.framing === "slip" ? "OSC 1.1 (SLIP)" : "OSC 1.0 (length prefix)",
-    address: `${l.hostname.includes(":") ? `[${l.hostname}]` : l.hostname}:${l.port}`,
-  }));
-  const address = `${
-    options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname
-  }:${listener.addr.port}`;
-  listeners.push({ framing: "HTTP: this page, /metrics, WebSocket /osc", address });
-  const streams = new Set<EventStream>();
-  const connections = new Set<Deno.TcpConn>();
-  const sessions = new Set<WebSocketSession>();
-  const sampler = new StatusSampler(server, options.version, listeners, () => {
-    let n = 0;
-    for (const session of sessions) n += session.pendingBytes;
-    for (const stream of streams) n += stream.writer.pendingBytes;
-    return n;
+  const httpServer = http.createServer({
+    // How often head and request deadlines are checked (Node's default, 30 s, lets them run long).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.headersTimeoutMs + writeTimeoutMs,
+    keepAliveTimeout: limits.idleTimeoutMs,
+    maxHeaderSize: MAX_HEAD_BYTES,
+    requireHostHeader: false, // a typed address: the Host check below decides
   });
-  const tasks = new Set<Promise<void>>();
+  // A plain connection that takes no byte of its response (and sends nothing) for this long goes.
+  httpServer.timeout = writeTimeoutMs;
+  const { maxPacketBytes } = server.options;
+  const wsOptions = {
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: false,
+    maxPayload: maxPacketBytes,
+    // ws keeps each read of an unfinished frame as its own buffer, charged at 640 bytes each beside
+    // its bytes: bound their count (a trickle), while a full-size message may come in 1 KiB reads.
+    maxBufferedChunks: Math.max(256, Math.ceil(maxPacketBytes / 1024)),
+    maxFragments: 1024,
+    closeTimeout: 1000, // a closing client gets a second to answer the close frame
+  };
+  const wss = new WebSocketServer(wsOptions);
+
+  const plain = new Set<Socket>();
+  const refused = new Set<Socket>();
+  const streams = new Set<EventStream>();
+  const sessions = new Set<WebSocketSession>();
+  /** While the accept loop checks itself: the connections it saw (address:port), its own among them. */
+  let seenDuringCheck: Set<string> | undefined;
   let closing = false;
+  let lastConnectionAt = performance.now();
+  let warnedFull = 0;
   /** Refusal log lines, rate-limited: a hostile page can make a browser retry in a loop. */
   const refusals = new WarningLimiter({ burst: 20, perSecond: 2 });
-  let latest = sampler.sample();
-  const timer = setInterval(() => {
-    latest = sampler.sample();
-    const event = encoder.encode(`data: ${JSON.stringify(latest)}\n\n`);
-    for (const stream of [...streams]) stream.writer.push(event);
-  }, limits.sampleIntervalMs);
+  let warnedAccept = 0;
+  let checking: Promise<void> | undefined;
+  let latest: unknown;
 
-  const track = (task: Promise<void>) => {
-    const t = task.catch((error) => logger.error("HTTP connection failed: {error}", { error: String(error) }))
-      .finally(() => tasks.delete(t));
-    tasks.add(t);
+  const warnAccept = (why: string) => {
+    if (Date.now() - warnedAccept < 10_000) return;
+    warnedAccept = Date.now();
+    logger.error("Accept failed on the HTTP port: {why}; going on", { why });
   };
 
-  const acceptLoop = async () => {
-    let warnedFull = 0;
-    let warnedAccept = 0;
-    for (;;) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (closing || error instanceof Deno.errors.BadResource) return;
-        if (Date.now() - warnedAccept > 10_000) {
-          warnedAccept = Date.now();
-          logger.error("Accept failed on the HTTP port: {error}; pausing 100 ms and going on", {
-            error: String(error),
-          });
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100)); // e.g. out of file descriptors
-        continue;
-      }
-      if (closing) {
-        conn.close();
-        continue;
-      }
-      if (connections.size >= limits.maxConnections) {
-        if (Date.now() - warnedFull > 10_000) {
-          warnedFull = Date.now();
-          logger.warn("HTTP port full ({max} connections): refusing new ones", { max: limits.maxConnections });
-        }
-        track(refuse(conn));
-        continue;
-      }
-      connections.add(conn);
-      track(serve(conn).finally(() => connections.delete(conn)));
+  /** Writes a response on a connection node:http no longer answers for (refused or upgrade), then ends it. */
+  const refuse = (socket: Duplex, reply: Reply) => {
+    refused.add(socket as Socket);
+    const linger = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
+    socket.once("close", () => {
+      clearTimeout(linger);
+      refused.delete(socket as Socket);
+    });
+    socket.on("error", () => {}); // a reset while it goes
+    if (socket.writable) socket.end(responseBytes(reply));
+    else socket.destroy();
+  };
+
+  httpServer.prependListener("connection", (socket: Socket) => {
+    lastConnectionAt = performance.now();
+    seenDuringCheck?.add(`${peerHost(socket.remoteAddress)}:${socket.remotePort}`);
+    if (closing) {
+      socket.destroy();
+      return;
     }
-  };
+    if (plain.size >= limits.maxConnections) {
+      if (Date.now() - warnedFull > 10_000) {
+        warnedFull = Date.now();
+        logger.warn("HTTP port full ({max} connections): refusing new ones", { max: limits.maxConnections });
+      }
+      refuse(socket, {
+        status: 503,
+        headers: { "retry-after": "5" },
+        body: "Too many HTTP connections; try again shortly\n",
+        close: true,
+      });
+      return;
+    }
+    plain.add(socket);
+    socket.once("close", () => plain.delete(socket));
+  });
 
-  /** Over the connection cap: a 503 written without waiting, then closed. */
-  const refuse = async (conn: Deno.TcpConn) => {
-    const bytes = responseBytes({
-      status: 503,
-      headers: { "retry-after": "5" },
-      body: "Too many HTTP connections; try again shortly\n",
+  httpServer.on("clientError", (error: Error & { code?: string }, socket: Duplex) => {
+    const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+    logger.debug("HTTP connection closed: {error}", { error: error.message });
+    if (error.code === "ECONNRESET" || error.code === "EPIPE" || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    refuse(socket, {
+      status,
+      body: status === 431
+        ? `Request head over ${MAX_HEAD_BYTES} bytes\n`
+        : status === 408
+        ? "Request head not complete in time\n"
+        : "Malformed request\n",
       close: true,
-    }, false);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      conn.write(bytes).catch(() => 0),
-      new Promise((resolve) => timer = setTimeout(resolve, 1000)),
-    ]);
-    clearTimeout(timer);
-    closeQuietly(conn);
-  };
+    });
+  });
 
-  /** Serves one connection's requests until it closes, times out, or becomes a WebSocket or event stream. */
-  const serve = async (conn: Deno.TcpConn) => {
-    const remote = conn.remoteAddr;
-    const peer = formatPeerAddress(remote.hostname, remote.port);
-    let deadline: ReturnType<typeof setTimeout> | undefined;
-    let timedOut: string | undefined;
-    const arm = (ms: number, what: string) => {
-      clearTimeout(deadline);
-      deadline = setTimeout(() => {
-        timedOut = what;
-        closeQuietly(conn);
-      }, ms);
-    };
-    let pending: Uint8Array = new Uint8Array(0);
-    const buffer = new Uint8Array(READ_BUFFER_BYTES);
-    let handedOff = false;
-    let idle = false;
-    arm(limits.headersTimeoutMs, "request head not complete in time");
-    try {
-      for (;;) {
-        let head: RequestHead | undefined;
-        try {
-          head = parseRequestHead(pending);
-        } catch (error) {
-          if (!(error instanceof BadRequest)) throw error;
-          arm(writeTimeoutMs, "response not taken in time");
-          await writeAll(conn, responseBytes({ status: error.status, body: `${error.message}\n`, close: true }, false));
-          return;
-        }
-        if (head === undefined) {
-          const n = await conn.read(buffer);
-          if (n === null) return;
-          if (idle) arm(limits.headersTimeoutMs, "request head not complete in time"); // from its first byte
-          idle = false;
-          pending = concat(pending, buffer.subarray(0, n));
-          continue;
-        }
-        const rest = pending.slice(head.headBytes);
-        pending = rest;
-        arm(writeTimeoutMs, "response not taken in time");
-        const outcome = await handle(conn, peer, head, rest);
-        if (outcome === "handed-off") {
-          handedOff = true;
-          return;
-        }
-        if (outcome === "close") return;
-        idle = pending.length === 0;
-        if (idle) arm(limits.idleTimeoutMs, "idle");
-        else arm(limits.headersTimeoutMs, "request head not complete in time");
-      }
-    } catch (error) {
-      if (timedOut === undefined && !closing) {
-        // A peer that went away is routine; anything else is a bug that must not end the router.
-        const routine = error instanceof Deno.errors.BadResource || error instanceof Deno.errors.ConnectionReset ||
-          error instanceof Deno.errors.BrokenPipe || error instanceof Deno.errors.Interrupted;
-        if (routine) logger.debug("HTTP connection from {peer} failed: {error}", { peer, error: String(error) });
-        else {
-          logger.error("Error while serving {peer}; closing its connection: {error}", {
-            peer,
-            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-          });
-        }
-      }
-    } finally {
-      clearTimeout(deadline);
-      if (timedOut !== undefined) logger.debug("Closed HTTP connection from {peer}: {why}", { peer, why: timedOut });
-      if (!handedOff) closeQuietly(conn);
-    }
-  };
-
-  /** Answers one request; says whether the connection goes on. */
-  const handle = async (
-    conn: Deno.TcpConn,
-    peer: string,
-    head: RequestHead,
-    rest: Uint8Array,
-  ): Promise<"keep-alive" | "close" | "handed-off"> => {
-    const keepAlive = wantsKeepAlive(head);
-    const reply = async (r: Reply) => {
-      await writeAll(conn, responseBytes(r, keepAlive && !r.close, head.method === "HEAD"));
-      return keepAlive && !r.close ? "keep-alive" as const : "close" as const;
-    };
-    const host = head.headers.get("host");
-    if (head.method !== "GET" && head.method !== "HEAD") {
-      return await reply({
+  /** What a request gets: a reply, or the event stream, or the WebSocket. */
+  const route = (req: http.IncomingMessage, peer: string): Reply | "events" | "osc" => {
+    const method = req.method ?? "";
+    if (method !== "GET" && method !== "HEAD") {
+      return {
         status: 405,
         headers: { allow: "GET, HEAD" },
         body: "The HTTP port serves GET and HEAD only\n",
         close: true,
-      });
+      };
     }
-    if (head.headers.has("transfer-encoding") || Number(head.headers.get("content-length") ?? 0) !== 0) {
-      return await reply({ status: 400, body: "The HTTP port takes no request bodies\n", close: true });
+    if (req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) !== 0) {
+      return { status: 400, body: "The HTTP port takes no request bodies\n", close: true };
     }
+    const url = req.url ?? "";
+    const hostHeaders = req.rawHeaders.filter((v, i) => i % 2 === 0 && v.toLowerCase() === "host").length;
+    if (!url.startsWith("/") || hostHeaders > 1) {
+      return { status: 400, body: "Malformed request: a path and at most one Host header\n", close: true };
+    }
+    const host = req.headers.host;
     if (!access.hostAllowed(host)) {
       const suppressed = refusals.take();
       if (suppressed >= 0) {
@@ -412,131 +343,144 @@ export function startHttp(server: Server, options: HttpOptions): HttpServer {
           more: suppressed > 0 ? ` (${suppressed} refusals not logged before this one)` : "",
         });
       }
-      return await reply({
+      return {
         status: 421,
         body: "This router does not answer to that host name; the operator can add it with --http-allow-host\n",
         close: true,
-      });
+      };
     }
-    const guarded = head.path === "/" || head.path === "/status.json" || head.path === "/events" ||
-      head.path === "/metrics";
-    if (guarded && !access.authorized(head.headers.get("authorization"))) {
-      return await reply({
+    const query = url.indexOf("?");
+    const path = query < 0 ? url : url.slice(0, query);
+    const guarded = path === "/" || path === "/status.json" || path === "/events" || path === "/metrics";
+    if (guarded && !access.authorized(req.headers.authorization)) {
+      return {
         status: 401,
         headers: { "www-authenticate": 'Basic realm="tcposcrouter status", charset="UTF-8"' },
         body: "The status page needs the token (as the password of any user, or as a Bearer token)\n",
-      });
+      };
     }
-    switch (head.path) {
+    switch (path) {
       case "/":
-        return await reply({ status: 200, headers: { "content-type": "text/html; charset=utf-8" }, body: statusPage });
+        return { status: 200, headers: { "content-type": "text/html; charset=utf-8" }, body: statusPage };
       case "/status.json":
-        return await reply({
-          status: 200,
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(latest),
-        });
+        return { status: 200, headers: { "content-type": "application/json" }, body: JSON.stringify(latest) };
       case "/events":
-        return await startEvents(conn, peer, head, reply);
+        return "events";
       case "/metrics":
-        return await reply({
+        return {
           status: 200,
           headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
           body: prometheusText(sampler.snapshot()),
-        });
+        };
       case "/healthz":
-        return await reply({ status: 200, headers: { "content-type": "text/plain" }, body: "ok\n" });
+        return { status: 200, headers: { "content-type": "text/plain" }, body: "ok\n" };
       case "/client":
       case "/client/":
-        return await reply({
-          status: 200,
-          headers: { "content-type": "text/html; charset=utf-8" },
-          body: webClientPage,
-        });
+        return { status: 200, headers: { "content-type": "text/html; charset=utf-8" }, body: webClientPage };
       case "/osc":
-        return await upgrade(conn, peer, head, rest, reply);
+        return "osc";
       default:
-        return await reply({ status: 404, body: "Not found: try /, /metrics, /healthz, /client or /osc\n" });
+        return { status: 404, body: "Not found: try /, /metrics, /healthz, /client or /osc\n" };
     }
   };
 
-  const startEvents = async (
-    conn: Deno.TcpConn,
-    peer: string,
-    head: RequestHead,
-    reply: (r: Reply) => Promise<"keep-alive" | "close">,
-  ): Promise<"keep-alive" | "close" | "handed-off"> => {
-    if (head.method === "HEAD") return await reply({ status: 200, headers: { "content-type": "text/event-stream" } });
+  httpServer.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket;
+    if (refused.has(socket)) return; // answered already, closing
+    const peer = formatPeerAddress(socket.remoteAddress ?? "?", socket.remotePort ?? 0);
+    try {
+      const r = route(req, peer);
+      if (r === "events") startEvents(req, res, peer);
+      else if (r === "osc") {
+        reply(req, res, { status: 426, body: "/osc is a WebSocket endpoint: one binary message per OSC packet\n" });
+      } else reply(req, res, r);
+    } catch (error) {
+      // A bug must not end the router: this connection goes, with a log line.
+      logger.error("Error while serving {peer}; closing its connection: {error}", {
+        peer,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
+      res.destroy();
+    }
+  });
+
+  const startEvents = (req: http.IncomingMessage, res: http.ServerResponse, peer: string) => {
+    if (req.method === "HEAD") {
+      return reply(req, res, { status: 200, headers: { "content-type": "text/event-stream" } });
+    }
     if (streams.size >= limits.maxEventStreams) {
-      return await reply({
+      return reply(req, res, {
         status: 503,
         headers: { "retry-after": "10" },
         body: `Too many live status pages (${limits.maxEventStreams}); try again later\n`,
         close: true,
       });
     }
-    // Delimited by the end of the connection: no chunked encoding to get wrong.
-    await writeAll(
-      conn,
-      encoder.encode(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n" +
-          `connection: close\r\nx-content-type-options: nosniff\r\n\r\nretry: 2000\ndata: ${
-            JSON.stringify(latest)
-          }\n\n`,
-      ),
-    );
-    const stream = new EventStream(conn, peer, server, limits, writeTimeoutMs, (s) => streams.delete(s));
+    const socket = req.socket;
+    plain.delete(socket); // an event stream, counted on its own
+    socket.setTimeout(0); // its own write deadline applies
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "close",
+      "x-content-type-options": "nosniff",
+    });
+    const stream = new EventStream(res, socket, peer, server, limits, writeTimeoutMs, (s) => streams.delete(s));
     streams.add(stream);
-    track(stream.watch());
-    return "handed-off";
+    stream.writer.push(encoder.encode(`retry: 2000\ndata: ${JSON.stringify(latest)}\n\n`));
   };
 
-  const upgrade = async (
-    conn: Deno.TcpConn,
-    peer: string,
-    head: RequestHead,
-    rest: Uint8Array,
-    reply: (r: Reply) => Promise<"keep-alive" | "close">,
-  ): Promise<"keep-alive" | "close" | "handed-off"> => {
-    const h = head.headers;
-    if (h.get("upgrade")?.toLowerCase() !== "websocket") {
-      return await reply({ status: 426, body: "/osc is a WebSocket endpoint: one binary message per OSC packet\n" });
-    }
-    const origin = h.get("origin");
-    if (!access.originAllowed(origin, h.get("host"))) {
-      const suppressed = refusals.take();
-      if (suppressed >= 0) {
-        logger.info("Refused a WebSocket from {peer}: origin {origin} is not allowed{more}", {
-          peer,
-          origin: origin ?? "",
-          more: suppressed > 0 ? ` (${suppressed} refusals not logged before this one)` : "",
+  httpServer.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const tcp = socket as Socket;
+    if (refused.has(tcp)) return void socket.destroy(); // over the cap: answered already
+    plain.delete(tcp);
+    const peer = formatPeerAddress(tcp.remoteAddress ?? "?", tcp.remotePort ?? 0);
+    try {
+      const r = route(req, peer);
+      if (r === "events") return refuse(socket, { status: 400, body: "/events is not a WebSocket\n", close: true });
+      if (r !== "osc") return refuse(socket, { ...r, close: true });
+      if (req.headers.upgrade?.toLowerCase() !== "websocket") {
+        return refuse(socket, {
+          status: 426,
+          body: "/osc is a WebSocket endpoint: one binary message per OSC packet\n",
+          close: true,
         });
       }
-      return await reply({
-        status: 403,
-        body: "Pages from this origin may not open /osc; the operator can allow it with --http-allow-origin\n",
-        close: true,
+      const origin = req.headers.origin;
+      if (!access.originAllowed(origin, req.headers.host)) {
+        const suppressed = refusals.take();
+        if (suppressed >= 0) {
+          logger.info("Refused a WebSocket from {peer}: origin {origin} is not allowed{more}", {
+            peer,
+            origin: origin ?? "",
+            more: suppressed > 0 ? ` (${suppressed} refusals not logged before this one)` : "",
+          });
+        }
+        return refuse(socket, {
+          status: 403,
+          body: "Pages from this origin may not open /osc; the operator can allow it with --http-allow-origin\n",
+          close: true,
+        });
+      }
+      // ws checks the rest of the handshake (GET, version 13, the key) and answers 400 itself.
+      wss.handleUpgrade(req, socket, head, (ws) => startSession(ws, tcp, peer));
+    } catch (error) {
+      logger.error("Error while serving {peer}; closing its connection: {error}", {
+        peer,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
       });
+      socket.destroy();
     }
-    const key = h.get("sec-websocket-key") ?? "";
-    if (h.get("sec-websocket-version") !== "13" || !/^[A-Za-z0-9+/]{22}==$/.test(key) || head.method !== "GET") {
-      return await reply({
-        status: 426,
-        headers: { "sec-websocket-version": "13" },
-        body: "A WebSocket upgrade needs GET, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key\n",
-        close: true,
-      });
-    }
-    await writeAll(
-      conn,
-      encoder.encode(
-        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
-          `sec-websocket-accept: ${acceptKey(key)}\r\n\r\n`,
-      ),
-    );
-    const { maxPacketBytes, maxQueueBytes, registerTimeoutMs } = server.options;
+  });
+
+  const startSession = (
+    ws: Parameters<Parameters<WebSocketServer["handleUpgrade"]>[3]>[0],
+    socket: Socket,
+    peer: string,
+  ) => {
+    const { maxQueueBytes, registerTimeoutMs } = server.options;
     let admitted = false;
-    const session = new WebSocketSession(conn, peer, addressKey(conn.remoteAddr.hostname), {
+    const session = new WebSocketSession(ws, socket, peer, addressKey(socket.remoteAddress ?? ""), {
       router: server.router,
       budget: server.budget,
       maxPacketBytes,
@@ -552,20 +496,130 @@ export function startHttp(server: Server, options: HttpOptions): HttpServer {
     sessions.add(session);
     const refusal = closing ? server.fullError() : server.admit(session);
     admitted = refusal === undefined;
-    track(session.run(rest));
+    session.run();
     if (refusal !== undefined) {
       server.router.sendError(session, refusal);
       session.close(refusal.code);
     }
-    return "handed-off";
   };
 
-  const loop = acceptLoop();
-  logger.info("HTTP status page, /metrics and WebSocket /osc on {address}", { address });
+  /** Listens on the port (again); rejects with the system's error. */
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      const onError = (error: Error) => {
+        httpServer.off("listening", onListening);
+        reject(error);
+      };
+      const onListening = () => {
+        httpServer.off("error", onError);
+        resolve();
+      };
+      httpServer.once("error", onError);
+      httpServer.once("listening", onListening);
+      try {
+        httpServer.listen(port, options.hostname);
+      } catch (error) {
+        httpServer.off("error", onError);
+        httpServer.off("listening", onListening);
+        reject(error);
+      }
+    });
+
+  try {
+    // Deno's node:net throws a missing --allow-net from a later tick, where nothing can catch it.
+    const permission = Deno.permissions.querySync({ name: "net", host: `${options.hostname}:${options.port}` });
+    if (permission.state !== "granted") {
+      throw new Deno.errors.NotCapable(`no net permission for ${options.hostname}:${options.port}`);
+    }
+    await listen(options.port);
+  } catch (error) {
+    httpServer.close(() => {});
+    throw new HttpListenError(options.port, error);
+  }
+  httpServer.on("error", (error: Error) => logger.error("HTTP port error: {error}", { error: error.message }));
+  const port = (httpServer.address() as { port: number }).port;
+
+  /**
+   * Connects to the port itself: when the kernel takes the connection and node:http never sees
+   * it, accepting has stopped (Deno's node:net, after an accept error): listen again.
+   */
+  const checkAccepting = async () => {
+    const hostname = options.hostname === "0.0.0.0" || options.hostname === ""
+      ? "127.0.0.1"
+      : options.hostname === "::"
+      ? "::1"
+      : options.hostname;
+    let conn: Deno.TcpConn;
+    const seen = seenDuringCheck = new Set(); // the connection event can come before connect() resolves
+    try {
+      conn = await Deno.connect({ hostname, port });
+    } catch (error) {
+      seenDuringCheck = undefined;
+      if (closing) return;
+      if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+        clearInterval(acceptTimer); // not allowed to check: the port goes on unchecked
+        return;
+      }
+      if (!(error instanceof Deno.errors.ConnectionRefused)) return warnAccept(String(error)); // out of descriptors
+      warnAccept("the port refuses connections; listening again");
+    }
+    let arrived = false;
+    if (conn! !== undefined) {
+      const local = `${peerHost(conn.localAddr.hostname)}:${conn.localAddr.port}`;
+      // Only time the event loop was free counts: a loop busy with an attack has not looked yet.
+      let freeMs = 0;
+      while (!(arrived = seen.has(local)) && !closing && freeMs < ACCEPT_CHECK_MS) {
+        const started = performance.now();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const tookMs = performance.now() - started;
+        if (tookMs < 250) freeMs += tookMs;
+      }
+      seenDuringCheck = undefined;
+      conn.close(); // node:http sees the end and closes its side
+      if (arrived || closing) return;
+      warnAccept(
+        `the port's own test connection was not accepted within ${ACCEPT_CHECK_MS / 1000} s (Deno's node:net ` +
+          "stops accepting after an error such as too many open files; or a flood fills the backlog); listening again",
+      );
+    }
+    if (closing) return;
+    if (httpServer.listening) net.Server.prototype.close.call(httpServer); // the listener only
+    await listen(port).catch((error) => warnAccept(`listening again failed: ${error}`));
+  };
+
+  const sampler = new StatusSampler(server, options.version, [
+    ...server.listening.map((l) => ({
+      framing: l.framing === "slip" ? "OSC 1.1 (SLIP)" : "OSC 1.0 (length prefix)",
+      address: `${l.hostname.includes(":") ? `[${l.hostname}]` : l.hostname}:${l.port}`,
+    })),
+    {
+      framing: "HTTP: this page, /metrics, WebSocket /osc",
+      address: `${options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname}:${port}`,
+    },
+  ], () => {
+    let n = 0;
+    for (const session of sessions) n += session.pendingBytes;
+    for (const stream of streams) n += stream.writer.pendingBytes;
+    return n;
+  });
+  latest = sampler.sample();
+  const timer = setInterval(() => {
+    latest = sampler.sample();
+    const event = encoder.encode(`data: ${JSON.stringify(latest)}\n\n`);
+    for (const stream of [...streams]) stream.writer.push(event);
+  }, limits.sampleIntervalMs);
+  const acceptTimer = setInterval(() => {
+    if (checking !== undefined || closing || performance.now() - lastConnectionAt < ACCEPT_CHECK_MS) return;
+    checking = checkAccepting().finally(() => checking = undefined);
+  }, ACCEPT_CHECK_MS);
+  logger.info("HTTP status page, /metrics and WebSocket /osc on {address}", {
+    address: `${options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname}:${port}`,
+  });
+
   return {
-    port: listener.addr.port,
+    port,
     get connectionCount() {
-      return connections.size;
+      return plain.size;
     },
     get eventStreamCount() {
       return streams.size;
@@ -574,19 +628,23 @@ export function startHttp(server: Server, options: HttpOptions): HttpServer {
       if (closing) return;
       closing = true;
       clearInterval(timer);
-      try {
-        listener.close();
-      } catch {
-        // already closed
-      }
-      await loop;
+      clearInterval(acceptTimer);
+      await checking;
+      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
       for (const stream of [...streams]) stream.end();
-      for (const conn of [...connections]) closeQuietly(conn);
-      for (const session of [...sessions]) session.close("server shutting down");
-      await Promise.all([...sessions].map((s) => s.done));
-      while (tasks.size > 0) await Promise.all([...tasks]);
+      for (const socket of [...plain, ...refused]) socket.destroy();
+      const open = [...sessions];
+      for (const session of open) session.close("server shutting down");
+      await Promise.all(open.map((s) => s.done));
+      await closed;
     },
   };
+}
+
+/** An address as both ends of a connection name it (no IPv4-mapped prefix, lower case). */
+function peerHost(address: string | undefined): string {
+  const a = (address ?? "").toLowerCase();
+  return a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a;
 }
 
 /** `--write-timeout` from the server's options, once the server has it; 10 s until then. */
@@ -595,13 +653,21 @@ function writeTimeoutOf(server: Server): number {
   return typeof value === "number" && value > 0 ? value : 10_000;
 }
 
-function wantsKeepAlive(head: RequestHead): boolean {
-  const connection = (head.headers.get("connection") ?? "").toLowerCase();
-  if (head.version === "1.0") return /\bkeep-alive\b/.test(connection);
-  return !/\bclose\b/.test(connection);
+function reply(req: http.IncomingMessage, res: http.ServerResponse, r: Reply): void {
+  const body = encoder.encode(r.body ?? "");
+  res.writeHead(r.status, {
+    "content-type": "text/plain; charset=utf-8",
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    ...r.headers,
+    "content-length": String(body.length),
+    ...(r.close ? { connection: "close" } : {}),
+  });
+  res.end(req.method === "HEAD" ? undefined : body);
 }
 
-function responseBytes(r: Reply, keepAlive: boolean, headOnly = false): Uint8Array {
+/** A whole response as bytes, for a connection node:http does not answer on (it is closed after). */
+function responseBytes(r: Reply): Uint8Array {
   const body = encoder.encode(r.body ?? "");
   const headers: Record<string, string> = {
     "content-type": "text/plain; charset=utf-8",
@@ -609,31 +675,13 @@ function responseBytes(r: Reply, keepAlive: boolean, headOnly = false): Uint8Arr
     "x-content-type-options": "nosniff",
     ...r.headers,
     "content-length": String(body.length),
-    connection: keepAlive ? "keep-alive" : "close",
+    connection: "close",
   };
   let text = `HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? ""}\r\n`;
   for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`;
-  const headBytes = encoder.encode(`${text}\r\n`);
-  return headOnly ? headBytes : concat(headBytes, body);
-}
-
-async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
-  let at = 0;
-  while (at < bytes.length) at += await conn.write(bytes.subarray(at));
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b.slice();
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
+  const head = encoder.encode(`${text}\r\n`);
+  const out = new Uint8Array(head.length + body.length);
+  out.set(head);
+  out.set(body, head.length);
   return out;
-}
-
-function closeQuietly(conn: Deno.TcpConn): void {
-  try {
-    conn.close();
-  } catch {
-    // already closed
-  }
 }

@@ -16,7 +16,7 @@ async function withHttp(
   body: (ctx: { server: Server; http: HttpServer; port: number }) => Promise<void>,
 ) {
   await withServer({}, async ({ server }) => {
-    const http = startHttp(server, {
+    const http = await startHttp(server, {
       hostname: "127.0.0.1",
       port: 0,
       version: "9.9.9",

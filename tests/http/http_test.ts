@@ -20,7 +20,7 @@ interface Ctx {
 
 async function withHttp(overrides: Partial<ServerOptions>, body: (ctx: Ctx) => Promise<void>) {
   await withServer(overrides, async ({ server, lp, slip }) => {
-    const http = startHttp(server, { hostname: "127.0.0.1", port: 0, version: "9.9.9" });
+    const http = await startHttp(server, { hostname: "127.0.0.1", port: 0, version: "9.9.9" });
     try {
       const base = `http://127.0.0.1:${http.port}`;
       await body({ server, http, base, ws: `ws://127.0.0.1:${http.port}/osc`, lp, slip });

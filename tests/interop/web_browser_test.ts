@@ -34,7 +34,7 @@ Deno.test({
   name: "interop: Chromium shows a TCP user on the status page, and the web client talks with TCP clients",
   async fn() {
     const server = Server.start({ ...DEFAULT_SERVER_OPTIONS, hostname: "127.0.0.1", lengthPrefixPort: 0, slipPort: 0 });
-    const http = startHttp(server, { hostname: "127.0.0.1", port: 0, version: "test" });
+    const http = await startHttp(server, { hostname: "127.0.0.1", port: 0, version: "test" });
     const lp = server.listening.find((l) => l.framing === "length-prefix")!.port;
     const base = `http://127.0.0.1:${http.port}`;
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
@@ -92,7 +92,7 @@ Deno.test({
   name: "interop: Chromium cannot reach /osc from another site's page, nor read /status.json by DNS rebinding",
   async fn() {
     const server = Server.start({ ...DEFAULT_SERVER_OPTIONS, hostname: "127.0.0.1", lengthPrefixPort: 0, slipPort: 0 });
-    const http = startHttp(server, { hostname: "127.0.0.1", port: 0, version: "test" });
+    const http = await startHttp(server, { hostname: "127.0.0.1", port: 0, version: "test" });
     // "Another site": a page served from another port on this machine.
     const evil = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
       new Response(
