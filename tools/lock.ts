@@ -28,7 +28,7 @@ export interface DenoLock {
   [key: string]: unknown;
 }
 
-/** The package name of an `npm:` specifier such as `npm:@logtape/file@^2.3.10`. */
+/** The package name of an `npm:` specifier such as `npm:@logtape/logtape@^2.4.2`. */
 function packageName(specifier: string): string {
   const rest = specifier.replace(/^npm:\/?/, "");
   const at = rest.indexOf("@", 1);
@@ -87,7 +87,8 @@ async function routerPackages(root: string): Promise<Set<string>> {
   });
   const keep = new Set<string>();
   for (let id = queue.pop(); id !== undefined; id = queue.pop()) {
-    if (keep.has(id)) continue;
+    // Type declarations (@types/*) serve `deno check` only: running the router never loads them.
+    if (keep.has(id) || id.startsWith("@types/")) continue;
     keep.add(id);
     queue.push(...info.npmPackages[id]!.dependencies);
   }

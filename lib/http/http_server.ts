@@ -21,7 +21,7 @@ import type { Buffer } from "node:buffer";
 import http from "node:http";
 import net, { type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-// @ts-types="@types/ws"
+// @ts-types="npm:@types/ws@^8.18.1"
 import { WebSocketServer } from "ws";
 import webClientPage from "../../examples/web/index.html" with { type: "text" };
 import type { BudgetHolder } from "../limits/memory_budget.ts";

@@ -9,7 +9,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Socket } from "node:net";
-// @ts-types="@types/ws"
+// @ts-types="npm:@types/ws@^8.18.1"
 import type { WebSocket } from "ws";
 import type { OutgoingPacket } from "../framing/outgoing.ts";
 import type { BudgetHolder, MemoryBudget } from "../limits/memory_budget.ts";

@@ -323,7 +323,18 @@ Deno.test("stderr: a router whose stderr pipe is never read keeps serving (its w
 
 Deno.test("main.ts --log-dir: a connect flood is logged as a burst and a count, and every line is flushed at exit", async () => {
   const { RouterProcess } = await import("../hostile/router_process.ts");
-  const router = await RouterProcess.start({ http: false, stderr: "null", args: ["--max-connections", "1000"] });
+  const router = await RouterProcess.start({
+    http: false,
+    stderr: "null",
+    args: [
+      "--max-connections",
+      "1000",
+      "--max-connections-per-address",
+      "1000",
+      "--max-unregistered-per-address",
+      "1000",
+    ],
+  });
   try {
     for (let i = 0; i < 400; i++) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.oscPort });
