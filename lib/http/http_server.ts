@@ -240,6 +240,7 @@ export function startHttp(server: Server, options: HttpOptions): HttpServer {
     for (const stream of streams) n += stream.writer.pendingBytes;
     return n;
   });
+  sampler.setHttp(options.hostname, listener.addr.port);
   const tasks = new Set<Promise<void>>();
   let closing = false;
   /** Refusal log lines, rate-limited: a hostile page can make a browser retry in a loop. */

@@ -45,6 +45,7 @@ export class WebSocketSession implements Session, BudgetHolder {
   readonly framing = "websocket" as const;
   readonly peer: string;
   readonly address: string;
+  readonly connectedAt: number = Date.now();
   #conn: Deno.TcpConn;
   #options: WebSocketSessionOptions;
   #writer: ClientWriter;
@@ -241,6 +242,12 @@ export class WebSocketSession implements Session, BudgetHolder {
   #slowConsumer(why: string): void {
     if (this.#gone) return;
     this.#options.onSlowConsumer();
+    this.#options.router.events.record({
+      kind: "slow_consumer",
+      who: this.#options.router.describe(this),
+      address: this.peer,
+      reason: why,
+    });
     logger.warn("Slow consumer {peer} ({who}): {why}; closing it", { peer: this.peer, who: this.#who(), why });
     this.#abort("slow consumer");
   }

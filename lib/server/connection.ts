@@ -56,6 +56,7 @@ export function formatPeer(addr: Deno.Addr): string {
 export class Connection implements Session {
   readonly peer: string;
   readonly address: string;
+  readonly connectedAt: number = Date.now();
   #conn: Deno.TcpConn;
   #options: ConnectionOptions;
   #framing: Framing;
@@ -216,6 +217,12 @@ export class Connection implements Session {
 
   #slowConsumer(): void {
     this.#options.onSlowConsumer();
+    this.#options.router.events.record({
+      kind: "slow_consumer",
+      who: this.#options.router.describe(this),
+      address: this.peer,
+      reason: `more than ${this.#options.maxQueueBytes} bytes pending`,
+    });
     logger.warn("Slow consumer {peer} ({who}): more than {max} bytes pending; closing it", {
       peer: this.peer,
       who: this.#who(),

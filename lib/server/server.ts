@@ -187,6 +187,7 @@ export class Server {
   admit(session: Session): ProtocolError | undefined {
     if (this.#closing || this.connectionCount >= this.options.maxConnections) {
       this.refusedConnections++; // the error itself is counted when the caller sends it
+      this.router.events.record({ kind: "refused", address: session.peer, reason: "server_full" });
       return this.fullError();
     }
     this.#externalSessions.add(session);
@@ -213,6 +214,16 @@ export class Server {
    */
   release(session: Session): void {
     this.#externalSessions.delete(session);
+  }
+
+  /**
+   * Every open connection, TCP first, then other transports (WebSocket), for the status page.
+   *
+   * @returns the sessions, registered or not
+   */
+  *sessions(): IterableIterator<Session> {
+    yield* this.#connections;
+    yield* this.#externalSessions;
   }
 
   /** Bytes queued to clients over all connections. */
@@ -260,6 +271,7 @@ export class Server {
   #refuseFull(conn: Deno.TcpConn, framing: Framing): void {
     this.refusedConnections++;
     this.router.counters.errors.server_full++;
+    this.router.events.record({ kind: "refused", address: formatPeer(conn.remoteAddr), reason: "server_full" });
     if (this.#warnings.take() >= 0) {
       logger.warn("Refused {peer}: server full ({max} connections)", {
         peer: formatPeer(conn.remoteAddr),
