@@ -31,7 +31,7 @@ export interface ConnectionStatus {
   framing: "length-prefix" | "slip" | "websocket";
   /** When it connected (ISO 8601). */
   connectedAt: string | null;
-  /** When its last packet came (ISO 8601), or null before the first. */
+  /** When its last packet came (ISO 8601; within one sampling interval), or null before the first. */
   lastPacketAt: string | null;
   packetsIn: number;
   bytesIn: number;
@@ -91,8 +91,8 @@ export class StatusSampler {
   #listeners: Status["listeners"];
   #last: { at: number; packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number };
   #rates: Status["rates"] = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0 };
-  /** Each session's packet count at the previous sample, for its rate. */
-  #lastPackets = new WeakMap<Session, { at: number; packets: number; rate?: number }>();
+  /** Each session's packet count when its rate was last taken, and when its count last changed. */
+  #seen = new WeakMap<Session, { at: number; packets: number; rate: number; lastPacketAt: number | undefined }>();
   #connectionList: ConnectionStatus[] = [];
   #http: { hostname: string; port: number } | undefined;
   #interfaces: { at: number; addresses: InterfaceAddress[] | undefined } | undefined;
@@ -212,7 +212,11 @@ export class StatusSampler {
     return { ...info, lines: connectLines(info) };
   }
 
-  /** The first connections with their figures and rates since the previous sample. */
+  /**
+   * The first connections with their figures. The rate is over the time since the previous
+   * sample; the last packet's time is when the count was first seen to change (the router reads
+   * no clock per packet), so it is late by at most one sampling interval.
+   */
   #listConnections(): ConnectionStatus[] {
     const now = Date.now();
     const { router } = this.#server;
@@ -220,23 +224,27 @@ export class StatusSampler {
     for (const session of this.#server.sessions()) {
       if (list.length >= MAX_LISTED_CONNECTIONS) break;
       const traffic = router.traffic.of(session);
-      const previous: { at: number; packets: number; rate?: number } = this.#lastPackets.get(session) ??
-        { at: session.connectedAt ?? now, packets: 0 };
-      const seconds = (now - previous.at) / 1000;
-      let rate = previous.rate ?? 0;
+      let seen = this.#seen.get(session);
+      if (seen === undefined) {
+        seen = { at: session.connectedAt ?? now, packets: 0, rate: 0, lastPacketAt: undefined };
+        this.#seen.set(session, seen);
+      }
+      if (traffic.packetsIn !== seen.packets) seen.lastPacketAt = now;
+      const seconds = (now - seen.at) / 1000;
       if (seconds > 0.2) {
-        rate = (traffic.packetsIn - previous.packets) / seconds;
-        this.#lastPackets.set(session, { at: now, packets: traffic.packetsIn, rate });
+        seen.rate = (traffic.packetsIn - seen.packets) / seconds;
+        seen.at = now;
+        seen.packets = traffic.packetsIn;
       }
       list.push({
         who: router.describe(session) ?? null,
         address: session.peer,
         framing: session.framing,
         connectedAt: session.connectedAt === undefined ? null : new Date(session.connectedAt).toISOString(),
-        lastPacketAt: traffic.lastPacketAt === undefined ? null : new Date(traffic.lastPacketAt).toISOString(),
+        lastPacketAt: seen.lastPacketAt === undefined ? null : new Date(seen.lastPacketAt).toISOString(),
         packetsIn: traffic.packetsIn,
         bytesIn: traffic.bytesIn,
-        packetsPerSecond: Math.round(rate * 10) / 10,
+        packetsPerSecond: Math.round(seen.rate * 10) / 10,
         queuedBytes: session.pendingBytes ?? 0,
       });
     }

@@ -1,6 +1,8 @@
 /**
- * Per-connection traffic for the operator's view: packets and bytes received, and when the last
- * packet came. Kept in a WeakMap by session, so a closed connection's figures go with it.
+ * Per-connection traffic for the operator's view: packets and bytes each connection sent.
+ * Kept in a WeakMap by session, so a closed connection's figures go with it. No clock is read
+ * per packet (that would cost more than the count): the status page's sampler derives the time
+ * of the last packet from when the count last changed.
  *
  * @module
  */
@@ -9,8 +11,6 @@
 export interface TrafficFigures {
   packetsIn: number;
   bytesIn: number;
-  /** When the last packet arrived (ms since the epoch); undefined before the first. */
-  lastPacketAt: number | undefined;
 }
 
 /**
@@ -20,22 +20,16 @@ export interface TrafficFigures {
  * ```ts
  * import assert from "node:assert/strict";
  * import { SessionTraffic } from "./session_traffic.ts";
- * const traffic = new SessionTraffic(() => 1000);
+ * const traffic = new SessionTraffic();
  * const session = {};
  * traffic.count(session, 20);
  * traffic.count(session, 12);
- * assert.deepEqual(traffic.of(session), { packetsIn: 2, bytesIn: 32, lastPacketAt: 1000 });
- * assert.deepEqual(traffic.of({}), { packetsIn: 0, bytesIn: 0, lastPacketAt: undefined });
+ * assert.deepEqual(traffic.of(session), { packetsIn: 2, bytesIn: 32 });
+ * assert.deepEqual(traffic.of({}), { packetsIn: 0, bytesIn: 0 });
  * ```
  */
 export class SessionTraffic {
-  #figures = new WeakMap<object, { packetsIn: number; bytesIn: number; lastPacketAt: number }>();
-  #now: () => number;
-
-  /** @param now the clock (ms since the epoch) */
-  constructor(now: () => number = Date.now) {
-    this.#now = now;
-  }
+  #figures = new WeakMap<object, TrafficFigures>();
 
   /**
    * Counts one packet a session sent.
@@ -46,12 +40,11 @@ export class SessionTraffic {
   count(session: object, bytes: number): void {
     const figures = this.#figures.get(session);
     if (figures === undefined) {
-      this.#figures.set(session, { packetsIn: 1, bytesIn: bytes, lastPacketAt: this.#now() });
+      this.#figures.set(session, { packetsIn: 1, bytesIn: bytes });
       return;
     }
     figures.packetsIn++;
     figures.bytesIn += bytes;
-    figures.lastPacketAt = this.#now();
   }
 
   /**
@@ -62,8 +55,6 @@ export class SessionTraffic {
    */
   of(session: object): TrafficFigures {
     const figures = this.#figures.get(session);
-    return figures === undefined
-      ? { packetsIn: 0, bytesIn: 0, lastPacketAt: undefined }
-      : { packetsIn: figures.packetsIn, bytesIn: figures.bytesIn, lastPacketAt: figures.lastPacketAt };
+    return figures === undefined ? { packetsIn: 0, bytesIn: 0 } : { ...figures };
   }
 }
