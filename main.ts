@@ -20,6 +20,7 @@ import { Router } from "./lib/router/router.ts";
 import { HttpListenError, type HttpServer, startHttp } from "./lib/http/http_server.ts";
 import { ListenError, Server } from "./lib/server/server.ts";
 import { startSummary } from "./lib/server/summary.ts";
+import { connectInfo, connectLines, readInterfaceAddresses } from "./lib/net/interfaces.ts";
 
 const VERSION: string = denoConfig.version;
 const logger = getLogger(["tcposcrouter", "main"]);
@@ -107,6 +108,7 @@ async function main(): Promise<number> {
       return error instanceof TokenFileError ? 2 : 1;
     }
   }
+  logConnectLines(server, http === undefined ? undefined : { hostname: config.http!.hostname, port: http.port });
   const summary = startSummary(server, 60_000);
   const stopReload = watchGroupsFile(config, router);
 
@@ -120,6 +122,21 @@ async function main(): Promise<number> {
   logger.info("Stopped");
   await closeLogging();
   return 0;
+}
+
+/** Tells the operator which addresses and ports musicians use, and where the status page is. */
+function logConnectLines(server: Server, http: { hostname: string; port: number } | undefined): void {
+  const listening = server.listening;
+  const info = connectInfo(
+    {
+      hostname: listening[0]?.hostname ?? server.options.hostname,
+      lengthPrefixPort: listening.find((l) => l.framing === "length-prefix")?.port,
+      slipPort: listening.find((l) => l.framing === "slip")?.port,
+    },
+    http,
+    readInterfaceAddresses(),
+  );
+  for (const line of connectLines(info)) logger.info("{line}", { line });
 }
 
 /** The declared groups, for the log: counts only, never a name's password or a hash. */

@@ -602,6 +602,7 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
     for (const stream of streams) n += stream.writer.pendingBytes;
     return n;
   });
+  sampler.setHttp(options.hostname, port);
   latest = sampler.sample();
   const timer = setInterval(() => {
     latest = sampler.sample();

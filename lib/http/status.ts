@@ -5,7 +5,51 @@
  */
 
 import { ERROR_CODES, type ErrorCode } from "../router/error_code.ts";
+import type { RouterEventKind } from "../router/event_log.ts";
+import type { Session } from "../router/session.ts";
 import type { Server } from "../server/server.ts";
+import {
+  type ConnectInfo,
+  connectInfo,
+  connectLines,
+  type InterfaceAddress,
+  readInterfaceAddresses,
+} from "../net/interfaces.ts";
+
+/** Connections listed one by one on the status page; the total says how many there are. */
+export const MAX_LISTED_CONNECTIONS = 500;
+/** How long the interface addresses are kept before they are read again. */
+const INTERFACES_REFRESH_MS = 30_000;
+
+/** One connection, as the status page lists it (after NATS's `/connz`). */
+export interface ConnectionStatus {
+  /** "user@group", or null before the connection registers. */
+  who: string | null;
+  /** The client's address and port. */
+  address: string;
+  /** The client's framing (detected from its first byte), or "websocket". */
+  framing: "length-prefix" | "slip" | "websocket";
+  /** When it connected (ISO 8601). */
+  connectedAt: string | null;
+  /** When its last packet came (ISO 8601; within one sampling interval), or null before the first. */
+  lastPacketAt: string | null;
+  packetsIn: number;
+  bytesIn: number;
+  /** Packets per second it sent over the last sampling interval. */
+  packetsPerSecond: number;
+  /** Bytes waiting to be written to it. */
+  queuedBytes: number;
+}
+
+/** One recent event. */
+export interface EventStatus {
+  /** When (ISO 8601). */
+  at: string;
+  kind: RouterEventKind;
+  who: string | null;
+  address: string;
+  reason: string | null;
+}
 
 /** A snapshot of the router, as the status page and /status.json show it. */
 export interface Status {
@@ -22,6 +66,14 @@ export interface Status {
   refusedConnections: number;
   queuedBytes: number;
   errors: Record<ErrorCode, number>;
+  /** Where musicians connect, and the status page's address. */
+  connect: ConnectInfo & { lines: string[] };
+  /** The first {@link MAX_LISTED_CONNECTIONS} connections, oldest first. */
+  connectionList: ConnectionStatus[];
+  /** How many connections there are in all (the list may be cut). */
+  connectionTotal: number;
+  /** Recent events, newest first. */
+  events: EventStatus[];
 }
 
 /**
@@ -39,6 +91,12 @@ export class StatusSampler {
   #listeners: Status["listeners"];
   #last: { at: number; packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number };
   #rates: Status["rates"] = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0 };
+  /** Each session's packet count when its rate was last taken, and when its count last changed. */
+  #seen = new WeakMap<Session, { at: number; packets: number; rate: number; lastPacketAt: number | undefined }>();
+  #connectionList: ConnectionStatus[] = [];
+  #http: { hostname: string; port: number } | undefined;
+  #interfaces: { at: number; addresses: InterfaceAddress[] | undefined } | undefined;
+  #readInterfaces: () => InterfaceAddress[] | undefined = readInterfaceAddresses;
 
   /** Bytes queued outside the TCP server (WebSocket sessions, event streams). */
   #otherQueuedBytes: () => number;
@@ -64,6 +122,23 @@ export class StatusSampler {
   }
 
   /**
+   * The HTTP port, for the status page's address in {@link Status.connect}.
+   *
+   * @param hostname the address the HTTP port listens on
+   * @param port the HTTP port
+   * @param readInterfaces this machine's addresses (tests give their own)
+   */
+  setHttp(
+    hostname: string,
+    port: number,
+    readInterfaces: () => InterfaceAddress[] | undefined = readInterfaceAddresses,
+  ): void {
+    this.#http = { hostname, port };
+    this.#readInterfaces = readInterfaces;
+    this.#interfaces = undefined;
+  }
+
+  /**
    * Updates the rates (since the previous call) and returns a snapshot.
    *
    * @returns the snapshot
@@ -82,6 +157,7 @@ export class StatusSampler {
       };
       this.#last = { at: now, ...totals };
     }
+    this.#connectionList = this.#listConnections();
     return this.snapshot();
   }
 
@@ -105,7 +181,74 @@ export class StatusSampler {
       refusedConnections: server.refusedConnections,
       queuedBytes: server.pendingBytes + this.#otherQueuedBytes(),
       errors: { ...server.router.counters.errors },
+      connect: this.#connect(),
+      connectionList: this.#connectionList,
+      connectionTotal: server.connectionCount,
+      events: server.router.events.recent().map((e) => ({
+        at: new Date(e.at).toISOString(),
+        kind: e.kind,
+        who: e.who ?? null,
+        address: e.address,
+        reason: e.reason ?? null,
+      })),
     };
+  }
+
+  #connect(): Status["connect"] {
+    const now = Date.now();
+    if (this.#interfaces === undefined || now - this.#interfaces.at > INTERFACES_REFRESH_MS) {
+      this.#interfaces = { at: now, addresses: this.#readInterfaces() };
+    }
+    const listening = this.#server.listening;
+    const info = connectInfo(
+      {
+        hostname: listening[0]?.hostname ?? this.#server.options.hostname,
+        lengthPrefixPort: listening.find((l) => l.framing === "length-prefix")?.port,
+        slipPort: listening.find((l) => l.framing === "slip")?.port,
+      },
+      this.#http,
+      this.#interfaces.addresses,
+    );
+    return { ...info, lines: connectLines(info) };
+  }
+
+  /**
+   * The first connections with their figures. The rate is over the time since the previous
+   * sample; the last packet's time is when the count was first seen to change (the router reads
+   * no clock per packet), so it is late by at most one sampling interval.
+   */
+  #listConnections(): ConnectionStatus[] {
+    const now = Date.now();
+    const { router } = this.#server;
+    const list: ConnectionStatus[] = [];
+    for (const session of this.#server.sessions()) {
+      if (list.length >= MAX_LISTED_CONNECTIONS) break;
+      const traffic = router.traffic.of(session);
+      let seen = this.#seen.get(session);
+      if (seen === undefined) {
+        seen = { at: session.connectedAt ?? now, packets: 0, rate: 0, lastPacketAt: undefined };
+        this.#seen.set(session, seen);
+      }
+      if (traffic.packetsIn !== seen.packets) seen.lastPacketAt = now;
+      const seconds = (now - seen.at) / 1000;
+      if (seconds > 0.2) {
+        seen.rate = (traffic.packetsIn - seen.packets) / seconds;
+        seen.at = now;
+        seen.packets = traffic.packetsIn;
+      }
+      list.push({
+        who: router.describe(session) ?? null,
+        address: session.peer,
+        framing: session.framing,
+        connectedAt: session.connectedAt === undefined ? null : new Date(session.connectedAt).toISOString(),
+        lastPacketAt: seen.lastPacketAt === undefined ? null : new Date(seen.lastPacketAt).toISOString(),
+        packetsIn: traffic.packetsIn,
+        bytesIn: traffic.bytesIn,
+        packetsPerSecond: Math.round(seen.rate * 10) / 10,
+        queuedBytes: session.pendingBytes ?? 0,
+      });
+    }
+    return list;
   }
 }
 

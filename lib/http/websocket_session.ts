@@ -72,6 +72,7 @@ export class WebSocketSession implements Session, BudgetHolder {
   readonly framing = "websocket" as const;
   readonly peer: string;
   readonly address: string;
+  readonly connectedAt: number = Date.now();
   #ws: WebSocket;
   #socket: Socket;
   #receiver: ReceiverView | undefined;
@@ -267,6 +268,12 @@ export class WebSocketSession implements Session, BudgetHolder {
   #slowConsumer(why: string): void {
     if (this.#gone) return;
     this.#options.onSlowConsumer();
+    this.#options.router.events.record({
+      kind: "slow_consumer",
+      who: this.#options.router.describe(this),
+      address: this.peer,
+      reason: why,
+    });
     logger.warn("Slow consumer {peer} ({who}): {why}; closing it", { peer: this.peer, who: this.#who(), why });
     this.#teardown("slow consumer");
   }

@@ -30,6 +30,8 @@ import { errorPacket, registerReply, userListPacket } from "./replies.ts";
 import { Secret } from "./secret.ts";
 import type { Session } from "./session.ts";
 import { WarningLimiter } from "./warning_limiter.ts";
+import { EventLog } from "./event_log.ts";
+import { SessionTraffic } from "./session_traffic.ts";
 import { AttemptLimiter, type AttemptLimiterOptions } from "../access/attempt_limiter.ts";
 import type { GroupsConfig } from "../access/groups_file.ts";
 import type { PasswordHash } from "../access/password_hash.ts";
@@ -123,6 +125,8 @@ export interface RouterOptions {
   userListBytesPerSecond?: number;
   /** Longest gap between two user lists to a churning group (default 2 s). */
   userListMaxIntervalMs?: number;
+  /** Where joins, leaves and refusals are recorded for the status page (a new log by default). */
+  events?: EventLog;
 }
 
 /**
@@ -172,6 +176,10 @@ export class Router {
   #bundleReplies: Set<ErrorCode> | undefined;
   /** Per-packet debug lines cost a check per packet; decided once, when the router is made. */
   #debug = logger.isEnabledFor("debug");
+  /** Recent joins, leaves, refusals and slow consumers, for the operator's status page. */
+  readonly events: EventLog;
+  /** Packets each connection sent, and when its last one came, for the status page. */
+  readonly traffic: SessionTraffic = new SessionTraffic();
   readonly counters: RouterCounters = {
     packetsIn: 0,
     bytesIn: 0,
@@ -195,6 +203,7 @@ export class Router {
     if (options.groups) this.#config = options.groups;
     this.#closed = options.closed === true;
     this.#onUserListsPending = options.onUserListsPending;
+    this.events = options.events ?? new EventLog();
     this.#userList = {
       minMs: options.userListMinIntervalMs ?? 100,
       maxMs: options.userListMaxIntervalMs ?? 2000,
@@ -304,6 +313,7 @@ export class Router {
     if (this.#refused.has(session)) return;
     this.counters.packetsIn++;
     this.counters.bytesIn += packet.length;
+    this.traffic.count(session, packet.length);
     const pending = this.#pending.get(session);
     if (pending !== undefined) {
       this.#hold(session, pending, packet);
@@ -361,6 +371,7 @@ export class Router {
     const member = this.#members.get(session);
     if (member === undefined) return;
     this.#members.delete(session);
+    this.events.record({ kind: "leave", who: `${member.user.name}@${member.group.name}`, address: session.peer });
     const { user, group } = member;
     user.sessions.delete(session);
     if (user.sessions.size > 0) return;
@@ -482,6 +493,7 @@ export class Router {
             : `Too many registers from your address at once; retry in ${seconds} s`,
           REGISTER_ADDRESS,
         ),
+        registerWho(message),
       );
       return "refused";
     }
@@ -602,6 +614,7 @@ export class Router {
       framing: session.framing,
       extra: newUser ? "" : `, connection ${user.sessions.size} of this user`,
     });
+    this.events.record({ kind: "join", who: `${userName}@${groupName}`, address: session.peer });
     this.#deliver(session, new OutgoingPacket(registerReply(userName, request.idText)));
     if (newUser) this.#membershipChanged(group, session);
     else this.#sendListTo(session, group);
@@ -632,6 +645,7 @@ export class Router {
               "Too many registers from your address are being checked; retry in 1 s",
               REGISTER_ADDRESS,
             ),
+          `${request.userName}@${request.groupName}`,
         );
         return "refused";
       }
@@ -686,6 +700,12 @@ export class Router {
         suppressed: suppressed > 0 ? ` (${suppressed} similar lines suppressed)` : "",
       });
     }
+    this.events.record({
+      kind: "refused",
+      who: `${request.userName}@${request.groupName}`,
+      address: session.peer,
+      reason: error.code,
+    });
     this.sendError(session, error);
     this.#refused.add(session);
     session.close(error.code);
@@ -733,6 +753,7 @@ export class Router {
     }
     const user = member.group.users.get(target);
     if (user === undefined) {
+      this.#warn(session, "unknown_user", `private message to '${target}', who is not in the group`);
       this.#controlError(session, "unknown_user", () =>
         new ProtocolError(
           "unknown_user",
@@ -826,20 +847,22 @@ export class Router {
     else this.#refuse(session, protocolError);
   }
 
-  #refuse(session: Session, error: ProtocolError): void {
-    this.#warn(session, error.code, error.message);
+  /** Refuses a connection; `who` names the user@group a register asked for, when known. */
+  #refuse(session: Session, error: ProtocolError, who: string | undefined = this.describe(session)): void {
+    this.#warn(session, error.code, error.message, who);
+    this.events.record({ kind: "refused", who, address: session.peer, reason: error.code });
     this.sendError(session, error);
     this.#refused.add(session);
     session.close(error.code);
   }
 
-  #warn(session: Session, code: ErrorCode, detail: string): void {
+  #warn(session: Session, code: ErrorCode, detail: string, who: string | undefined = this.describe(session)): void {
     const suppressed = this.#warnings.take();
     if (suppressed < 0) return;
     logger.warn("{code} from {peer} ({who}): {detail}{suppressed}", {
       code,
       peer: session.peer,
-      who: this.describe(session) ?? "not registered",
+      who: who ?? "not registered",
       detail,
       suppressed: suppressed > 0 ? ` (similar warnings suppressed: ${suppressed})` : "",
     });
@@ -847,6 +870,13 @@ export class Router {
 }
 
 const lenientUtf8 = new TextDecoder("utf-8");
+
+/** "user@group" of a register message, for logs and the status page; undefined if it names neither. */
+function registerWho(message: MessageHead): string | undefined {
+  const user = message.args[0] && argText(message.args[0]);
+  const group = message.args[2] && argText(message.args[2]);
+  return user !== undefined && group !== undefined ? `${user}@${group}` : undefined;
+}
 
 /** Address and type tags of a valid packet, never argument values (a register carries passwords). */
 function describePacket(packet: Uint8Array, flags: number): string {

@@ -25,6 +25,10 @@ export interface Session {
    * call: the packet's bytes may be a view of a read buffer that is reused afterwards.
    */
   send(packet: OutgoingPacket): void;
+  /** When the connection was accepted (ms since the epoch), for the status page. */
+  readonly connectedAt?: number;
+  /** Bytes waiting to be written to this client, for the status page. */
+  readonly pendingBytes?: number;
   /** Flushes what is queued, then closes the connection; `reason` is logged. */
   close(reason: string): void;
   /**

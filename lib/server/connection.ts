@@ -68,6 +68,7 @@ export function formatPeer(addr: Deno.Addr): string {
 export class Connection implements Session, BudgetHolder {
   readonly peer: string;
   readonly address: string;
+  readonly connectedAt: number = Date.now();
   #conn: Deno.TcpConn;
   #options: ConnectionOptions;
   #framing: Framing;
@@ -316,6 +317,12 @@ export class Connection implements Session, BudgetHolder {
       : cause === "budget"
       ? "the router's memory budget (--max-memory-bytes) is full and this client's queue is the largest"
       : `nothing it was sent could be written for ${(this.#options.writeTimeoutMs ?? 0) / 1000} s (--write-timeout)`;
+    this.#options.router.events.record({
+      kind: "slow_consumer",
+      who: this.#options.router.describe(this),
+      address: this.peer,
+      reason: why,
+    });
     if (this.#options.warnings.take() >= 0) {
       logger.warn("Slow consumer {peer} ({who}): {why}; closing it", { peer: this.peer, who: this.#who(), why });
     }

@@ -235,6 +235,7 @@ export class Server {
     const refusal = this.#closing ? this.fullError() : this.#refusal(session.address, session.peer);
     if (refusal !== undefined) {
       this.refusedConnections++; // the error itself is counted when the caller sends it
+      this.router.events.record({ kind: "refused", address: session.peer, reason: refusal.code });
       return refusal;
     }
     this.#externalSessions.add(session);
@@ -262,6 +263,16 @@ export class Server {
    */
   release(session: Session): void {
     if (this.#externalSessions.delete(session)) this.#untrack(session);
+  }
+
+  /**
+   * Every open connection, TCP first, then other transports (WebSocket), for the status page.
+   *
+   * @returns the sessions, registered or not
+   */
+  *sessions(): IterableIterator<Session> {
+    yield* this.#connections;
+    yield* this.#externalSessions;
   }
 
   /** Bytes queued to clients over all connections. */
@@ -470,6 +481,7 @@ export class Server {
   #refuse(conn: Deno.TcpConn, framing: Framing, error: ProtocolError): void {
     this.refusedConnections++;
     this.router.counters.errors[error.code]++;
+    this.router.events.record({ kind: "refused", address: formatPeer(conn.remoteAddr), reason: error.code });
     const frame = encodeFrame(framing, errorPacket(error.code, error.message, error.context));
     // Best effort: the frame fits in the socket buffer; never wait on a peer we refuse.
     const refusal = conn.write(frame).then(() => {}, () => {}).finally(() => {

@@ -1,6 +1,6 @@
 /**
  * The status page and the web client in a real headless Chromium (Debian's chromium, driven by
- * playwright-core; no browser download). SAVE_SCREENSHOT=1 refreshes docs/status.png.
+ * playwright-core; no browser download). The screenshots in docs/ come from tools/screenshots.ts.
  *
  * This file runs last of the interop files (by name): once playwright-core had driven Chromium in
  * the test process, the liblo clients that a later test started sometimes received nothing.
@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { chromium } from "npm:playwright-core@^1.65.1";
 import { startHttp } from "../../lib/http/http_server.ts";
 import { DEFAULT_SERVER_OPTIONS, Server } from "../../lib/server/server.ts";
-import { TestClient } from "../server/test_client.ts";
+import { s, TestClient } from "../server/test_client.ts";
 
 /** Debian's chromium, or a Chrome already on the machine (CHROMIUM_PATH to choose). */
 const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ??
@@ -59,7 +59,8 @@ Deno.test({
       await client.fill("#group", "ensemble");
       await client.fill("#groupPassword", "gpw");
       await client.click("#joinButton");
-      await client.locator("#users").getByText("supercollider, puredata, browser").waitFor({ timeout: 10_000 });
+      await client.locator("#users li", { hasText: "browser" }).waitFor({ timeout: 10_000 });
+      assert.deepEqual(await client.locator("#users li").allTextContents(), ["supercollider", "puredata", "browser"]);
       await client.fill("#address", "/chat");
       await client.fill("#args", '60 0.5 "hello from the browser"');
       await client.click("#sendButton");
@@ -71,13 +72,60 @@ Deno.test({
       });
       await sc.sendMsg("/note", { type: "i", value: 64 }, { type: "s", value: "from sc" });
       await client.locator("#log").getByText('/note 64 "from sc"').waitFor({ timeout: 10_000 });
+      // Each line has its time.
+      assert.match((await client.locator("#log li time").first().textContent()) ?? "", /^\d\d:\d\d:\d\d$/);
+
+      // A private message shows its sender, as the router names it.
+      await sc.sendMsg("/oscrouter/private", s("browser"), s("/hello"), s("just for you"));
+      const privateLine = client.locator("#log li.private").first();
+      await privateLine.getByText('/hello "just for you"').waitFor({ timeout: 10_000 });
+      assert.equal(await privateLine.locator(".from").textContent(), "supercollider → you:");
+      // And the browser can send one: to a user, from the "to" field.
+      await client.fill("#to", "supercollider");
+      await client.fill("#address", "/reply");
+      await client.fill("#args", "7");
+      await client.click("#sendButton");
+      m = await sc.nextMessage(5000);
+      while (m.address === "/oscrouter/userlist" || m.address === "/chat") m = await sc.nextMessage(5000);
+      assert.deepEqual(m, {
+        address: "/oscrouter/private",
+        args: [s("browser"), s("/reply"), { type: "i", value: 7 }],
+      });
+      await client.fill("#to", "");
+
+      // Both pages have the inline favicon.
+      for (const p of [page, client]) {
+        assert.match((await p.locator("link[rel=icon]").getAttribute("href")) ?? "", /^data:image\/svg\+xml,/);
+      }
+
+      // The status page lists each connection: the browser is there, on WebSocket, and its join is an event.
+      const browserRow = page.locator("#conns tr", { hasText: "browser@ensemble" });
+      await browserRow.getByText("WebSocket").waitFor({ timeout: 10_000 });
+      await page.locator("#events tr", { hasText: "browser@ensemble" }).getByText("joined").waitFor({
+        timeout: 10_000,
+      });
 
       // The status page follows: three users, one of them on WebSocket.
       await page.locator("#c-ws").getByText("1").waitFor({ timeout: 10_000 });
       await page.locator("#groups").getByText("supercollider, puredata, browser").waitFor({ timeout: 10_000 });
-      if (Deno.env.get("SAVE_SCREENSHOT") === "1") {
-        await page.screenshot({ path: new URL("../../docs/status.png", import.meta.url).pathname });
-      }
+
+      // Leave: the browser is gone from the group, and its user list is cleared.
+      await client.click("#leaveButton");
+      await client.locator("#state").getByText("offline").waitFor({ timeout: 10_000 });
+      assert.equal(await client.locator("#users li").count(), 1);
+      assert.equal(await client.locator("#users").textContent(), "not connected");
+      assert.ok(await client.locator("#leaveButton").isDisabled());
+      m = await sc.nextMessage(5000);
+      while (m.address !== "/oscrouter/userlist") m = await sc.nextMessage(5000);
+      assert.deepEqual(m.args, [s("supercollider"), s("puredata")]);
+      await page.locator("#events tr", { hasText: "browser@ensemble" }).getByText("left").waitFor({ timeout: 10_000 });
+
+      // Join again; when the router goes away, the list clears too.
+      await client.click("#joinButton");
+      await client.locator("#users").getByText("browser").waitFor({ timeout: 10_000 });
+      await server.close();
+      await client.locator("#state").getByText("offline").waitFor({ timeout: 10_000 });
+      assert.equal(await client.locator("#users").textContent(), "not connected");
     } finally {
       await browser.close();
       await sc.close();
