@@ -208,7 +208,11 @@ Deno.test("operator view: the events name who joined, left and was refused, and 
 });
 
 Deno.test("operator view: the connection list is cut at 500 with the total, and shows the status page's address", async () => {
-  const { server, http, lp } = await start({ maxConnections: 600 });
+  const { server, http, lp } = await start({
+    maxConnections: 600,
+    maxConnectionsPerAddress: 600,
+    maxUnregisteredPerAddress: 600,
+  });
   const sockets: net.Socket[] = [];
   try {
     for (let i = 0; i < 520; i++) {
