@@ -42,6 +42,7 @@ export class ChunkPool implements BudgetHolder {
   readonly spare = true;
   #free: Uint8Array[] = [];
   #maxFreeChunks: number;
+  #lastTakenAt = -Infinity;
   #budget: MemoryBudget | undefined;
 
   /**
@@ -67,6 +68,7 @@ export class ChunkPool implements BudgetHolder {
   take(): Uint8Array {
     const chunk = this.#free.pop();
     if (chunk === undefined) return new Uint8Array(CHUNK_BYTES);
+    this.#lastTakenAt = performance.now();
     this.#budget?.charge(this, -CHUNK_BYTES);
     return chunk;
   }
@@ -83,6 +85,7 @@ export class ChunkPool implements BudgetHolder {
     const n = Math.min(count, this.#free.length);
     if (n === 0) return [];
     const chunks = this.#free.splice(this.#free.length - n, n);
+    this.#lastTakenAt = performance.now();
     this.#budget?.charge(this, -n * CHUNK_BYTES);
     return chunks;
   }
@@ -96,6 +99,34 @@ export class ChunkPool implements BudgetHolder {
     if (this.#free.length >= this.#maxFreeChunks) return;
     if (this.#budget !== undefined && !this.#budget.tryCharge(this, CHUNK_BYTES)) return;
     this.#free.push(chunk);
+  }
+
+  /**
+   * Drops enough free chunks to give back `bytes` (all of them if they hold less), so a budget
+   * short of a little room does not turn every free chunk into garbage at once.
+   *
+   * @param bytes the room needed
+   */
+  shrink(bytes: number): void {
+    const n = Math.min(this.#free.length, Math.ceil(bytes / CHUNK_BYTES));
+    if (n === 0) return;
+    this.#free.length -= n;
+    this.#budget?.charge(this, -n * CHUNK_BYTES);
+  }
+
+  /**
+   * Keeps at most `chunks` free chunks (the rest go to the garbage collector): a server trims its
+   * pool once it has not been drawn on for a while, so the memory of a past burst goes back.
+   *
+   * @param chunks free chunks to keep
+   */
+  trim(chunks: number): void {
+    if (this.#free.length > chunks) this.shrink((this.#free.length - chunks) * CHUNK_BYTES);
+  }
+
+  /** When a chunk was last taken from the pool (`performance.now()`), or -Infinity. */
+  get lastTakenAt(): number {
+    return this.#lastTakenAt;
   }
 
   /**
