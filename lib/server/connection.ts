@@ -24,8 +24,19 @@ import { Outbox, type OverflowCause } from "./outbox.ts";
 
 const logger = getLogger(["tcposcrouter", "connection"]);
 
-/** Size of each connection's read buffer (reused for every read). */
-const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Size of each connection's read buffer (reused for every read). 16 KiB, not 64: it is held by
+ * every open connection outside the memory budget (1,000 connections: 16 MiB, not 64), and a
+ * read of 16 KiB bounds the work one read of a flooding sender can cause (each packet it holds
+ * is copied to every member of its group).
+ */
+const READ_BUFFER_BYTES = 16 * 1024;
+/**
+ * Longest a connection may run the router on what it sent before it lets the event loop serve
+ * everyone else (ms): a sender whose every packet goes to hundreds of members (or is a bundle of
+ * many) must not hold the loop, and the other groups' packets, for longer than this at a time.
+ */
+const SLICE_MS = 4;
 /** How long a closing connection may take to flush what it has queued. */
 const CLOSE_FLUSH_MS = 1000;
 
@@ -242,7 +253,16 @@ export class Connection implements Session, BudgetHolder {
         decoder ??= this.#pickDecoder(chunk[0]!);
         if (decoder === undefined) return;
         decoder.push(chunk, out);
-        for (let i = 0; i < out.length && !this.#closing; i++) this.#handle(out[i]!);
+        let sliceStart = performance.now();
+        for (let i = 0; i < out.length && !this.#closing; i++) {
+          this.#handle(out[i]!);
+          // Packets emitted are views of `buffer` or buffers of their own: nothing reads into
+          // `buffer` until they are all handled, so they stay valid across the pause.
+          if (performance.now() - sliceStart >= SLICE_MS) {
+            await yieldToEventLoop();
+            sliceStart = performance.now();
+          }
+        }
       } catch (error) {
         // A bug must cost this client its connection, never the router its process.
         this.#failed("handling a packet from", error);
@@ -367,6 +387,11 @@ export class Connection implements Session, BudgetHolder {
     // A write in flight ends (rejects) once the socket is closed; wait for it so no op outlives us.
     this.#outbox.drained().then(this.#resolveDone);
   }
+}
+
+/** Resolves after the event loop has served the I/O and timers that are ready (a macrotask, not a microtask). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 function describeError(error: unknown): string {
