@@ -124,13 +124,22 @@ export class GatherBuffer {
     const out = bytes.length === this.length && !bytes.buffer.resizable
       ? bytes
       : new Uint8Array(bytes.buffer, bytes.byteOffset, this.length);
-    this.clear();
+    // Handed out: not resized; its memory goes when the packet is dropped.
+    this.#bytes = undefined;
+    this.length = 0;
+    this.#grant?.(-bytes.length);
     return out;
   }
 
-  /** Drops the bytes held and gives the capacity back. */
+  /**
+   * Drops the bytes held and gives the capacity back. A buffer that grew in place gives its pages
+   * back to the system at once (it was never handed out), instead of when V8 collects it: a
+   * client cut off while holding a large partial packet leaves no garbage.
+   */
   clear(): void {
     const capacity = this.capacity;
+    const buffer = this.#bytes?.buffer;
+    if (buffer !== undefined && buffer.resizable) buffer.resize(0);
     this.#bytes = undefined;
     this.length = 0;
     if (capacity > 0) this.#grant?.(-capacity);
