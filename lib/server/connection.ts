@@ -41,6 +41,15 @@ const BULK_READ_BUFFER_BYTES = 64 * 1024;
  * many) must not hold the loop, and the other groups' packets, for longer than this at a time.
  */
 const SLICE_MS = 4;
+/**
+ * Most bytes a second one connection is read at, after a burst of `READ_BURST_BYTES`: beyond
+ * it, the router reads that client no faster (TCP pushes back on the sender). 32 MiB/s is three
+ * times what one client sending as fast as it can (the load benchmark's 260,000 small messages a
+ * second) needs, while a flood of 500 MB/s kept the router at 90 % of a core and every other
+ * client waited for the CPU.
+ */
+const READ_RATE_BYTES_PER_SECOND = 32 * 1024 * 1024;
+const READ_BURST_BYTES = 4 * 1024 * 1024;
 /** How long a closing connection may take to flush what it has queued. */
 const CLOSE_FLUSH_MS = 1000;
 
@@ -99,6 +108,11 @@ export class Connection implements Session, BudgetHolder {
   #lastWords = false;
   /** Chosen from the first byte. */
   #decoder: LengthPrefixDecoder | SlipDecoder | undefined;
+  /** Bytes this connection may still be read before it is paused (the rate limit's bucket). */
+  #readTokens = READ_BURST_BYTES;
+  #readTokensAt = performance.now();
+  /** Ends a pause of the read loop early (teardown). */
+  #endPause: (() => void) | undefined;
   /** The client has sent /oscrouter/ping: it is expected to keep sending. */
   #pinging = false;
   /** Settles when the connection is fully torn down. */
@@ -286,7 +300,30 @@ export class Connection implements Session, BudgetHolder {
         out.length = 0;
       }
       if (grow) buffer = new Uint8Array(BULK_READ_BUFFER_BYTES);
+      await this.#throttle(n);
     }
+  }
+
+  /** Takes `n` bytes from the bucket; when it is empty, waits until it has refilled to zero. */
+  async #throttle(n: number): Promise<void> {
+    const now = performance.now();
+    this.#readTokens = Math.min(
+      READ_BURST_BYTES,
+      this.#readTokens + (now - this.#readTokensAt) * READ_RATE_BYTES_PER_SECOND / 1000,
+    );
+    this.#readTokensAt = now;
+    this.#readTokens -= n;
+    if (this.#readTokens >= 0 || this.#closing) return;
+    const waitMs = -this.#readTokens * 1000 / READ_RATE_BYTES_PER_SECOND;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(end, waitMs);
+      function end() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#endPause = end;
+    });
+    this.#endPause = undefined;
   }
 
   #pickDecoder(firstByte: number): LengthPrefixDecoder | SlipDecoder | undefined {
@@ -386,6 +423,7 @@ export class Connection implements Session, BudgetHolder {
     this.#gone = true;
     this.#closing = true;
     clearTimeout(this.#registerTimer);
+    this.#endPause?.();
     this.#outbox.stop();
     try {
       this.#options.router.leave(this);
