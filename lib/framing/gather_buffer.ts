@@ -66,7 +66,7 @@ export class GatherBuffer {
   }
 
   /** The whole allocated buffer, for callers that write into it (`length` says how much is filled). */
-  get bytes(): Uint8Array {
+  get bytes(): Uint8Array<ArrayBuffer> {
     return this.#bytes!;
   }
 
