@@ -13,15 +13,23 @@ export type BufferGrant = (deltaBytes: number) => boolean;
 
 /** Smallest buffer allocated for a spanning packet. */
 const MIN_CAPACITY_BYTES = 1024;
+/**
+ * From this cap on, the buffer is one resizable `ArrayBuffer` that grows in place: growing leaves
+ * no garbage and copies nothing. With plain buffers, each growth left its predecessor as garbage
+ * that the memory budget no longer counted but the process held until V8 collected it (hundreds
+ * of clients sending 1 MiB packets: hundreds of MiB). Below it, plain buffers (a resizable one
+ * costs a reservation of its cap's address space, and small packets are cheap to copy).
+ */
+const IN_PLACE_MIN_CAP_BYTES = 64 * 1024;
 
 /**
  * A byte buffer that grows geometrically as bytes arrive, never past a cap, and reports every
  * change of its capacity to a grant. The bytes it holds cost their capacity, not a piece per read.
  *
- * Each growth allocates twice what is needed, or the cap itself once that is within a factor of
- * two: a 1 MiB packet arriving in 64 KiB reads is gathered in buffers of 128 KiB, 256 KiB, then
- * 1 MiB (the garbage left by growing is 0.375 of the packet, not ~1 with plain doubling), and a
- * packet trickled one byte per read costs at most four times the bytes received (at least 1 KiB).
+ * Each growth takes twice what is needed, or the cap itself once that is within a factor of two,
+ * so a packet trickled one byte per read costs at most four times the bytes received (at least
+ * 1 KiB). With a cap of 64 KiB or more the buffer grows in place (a resizable `ArrayBuffer` whose
+ * maximum is the cap): no copy, and no garbage left behind by growing.
  *
  * @example
  * ```ts
@@ -38,7 +46,7 @@ const MIN_CAPACITY_BYTES = 1024;
  * ```
  */
 export class GatherBuffer {
-  #bytes: Uint8Array | undefined;
+  #bytes: Uint8Array<ArrayBuffer> | undefined;
   /** Bytes filled. */
   length = 0;
   #grant: BufferGrant | undefined;
@@ -58,7 +66,7 @@ export class GatherBuffer {
   }
 
   /** The whole allocated buffer, for callers that write into it (`length` says how much is filled). */
-  get bytes(): Uint8Array {
+  get bytes(): Uint8Array<ArrayBuffer> {
     return this.#bytes!;
   }
 
@@ -77,9 +85,18 @@ export class GatherBuffer {
     let next = Math.max(MIN_CAPACITY_BYTES, 2 * neededBytes);
     if (2 * next > capBytes) next = capBytes;
     if (this.#grant !== undefined && !this.#grant(next - capacity)) return false;
-    const grown = new Uint8Array(next);
-    if (this.#bytes !== undefined && this.length > 0) grown.set(this.#bytes.subarray(0, this.length));
-    this.#bytes = grown;
+    const buffer = this.#bytes?.buffer;
+    if (buffer !== undefined && buffer.resizable && next <= buffer.maxByteLength) {
+      buffer.resize(next); // in place; the length-tracking view follows
+    } else if (capBytes >= IN_PLACE_MIN_CAP_BYTES) {
+      const grown = new Uint8Array(new ArrayBuffer(next, { maxByteLength: capBytes }));
+      if (this.#bytes !== undefined && this.length > 0) grown.set(this.#bytes.subarray(0, this.length));
+      this.#bytes = grown;
+    } else {
+      const grown = new Uint8Array(next);
+      if (this.#bytes !== undefined && this.length > 0) grown.set(this.#bytes.subarray(0, this.length));
+      this.#bytes = grown;
+    }
     return true;
   }
 
@@ -103,14 +120,26 @@ export class GatherBuffer {
    */
   take(): Uint8Array {
     const bytes = this.#bytes!;
-    const out = bytes.length === this.length ? bytes : bytes.subarray(0, this.length);
-    this.clear();
+    // A fixed-length view: the packet's length never follows the buffer's.
+    const out = bytes.length === this.length && !bytes.buffer.resizable
+      ? bytes
+      : new Uint8Array(bytes.buffer, bytes.byteOffset, this.length);
+    // Handed out: not resized; its memory goes when the packet is dropped.
+    this.#bytes = undefined;
+    this.length = 0;
+    this.#grant?.(-bytes.length);
     return out;
   }
 
-  /** Drops the bytes held and gives the capacity back. */
+  /**
+   * Drops the bytes held and gives the capacity back. A buffer that grew in place gives its pages
+   * back to the system at once (it was never handed out), instead of when V8 collects it: a
+   * client cut off while holding a large partial packet leaves no garbage.
+   */
   clear(): void {
     const capacity = this.capacity;
+    const buffer = this.#bytes?.buffer;
+    if (buffer !== undefined && buffer.resizable) buffer.resize(0);
     this.#bytes = undefined;
     this.length = 0;
     if (capacity > 0) this.#grant?.(-capacity);

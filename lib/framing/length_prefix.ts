@@ -73,6 +73,13 @@ export class LengthPrefixDecoder {
     return this.#headerBytes + this.#gatheredBytes;
   }
 
+  /**
+   * Drops an incomplete frame and gives its memory back at once (the connection is gone).
+   */
+  release(): void {
+    this.#gather.clear();
+  }
+
   /** Bytes allocated for an incomplete frame: what it costs in memory (for accounting and tests). */
   get heldBytes(): number {
     return this.#gather.capacity;

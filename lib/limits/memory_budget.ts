@@ -25,6 +25,14 @@ export interface BudgetHolder {
    * @param reason why, for logs and for the client's error
    */
   shed(reason: string): void;
+  /**
+   * For a holder of spare memory: drops at least `bytes` of it (or all it holds) and gives them
+   * back with a negative `charge`, so a charge that needs a little room turns a little of the
+   * spare memory into garbage, not all of it. Without it, the holder is shed whole.
+   *
+   * @param bytes how much room is needed
+   */
+  shrink?(bytes: number): void;
 }
 
 /**
@@ -103,6 +111,11 @@ export class MemoryBudget {
     }
     while (this.#used + deltaBytes > this.limitBytes) {
       const victim = this.#largest();
+      if (victim !== undefined && victim.spare === true && victim.shrink !== undefined) {
+        const before = this.#used;
+        victim.shrink(this.#used + deltaBytes - this.limitBytes);
+        if (this.#used < before) continue;
+      }
       if (
         victim === undefined || victim === holder ||
         (victim.spare !== true && this.heldBy(victim) <= current + deltaBytes)

@@ -62,11 +62,17 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
 };
 
 /**
- * Free outbox chunks a server keeps for reuse, at most: a quarter of its memory budget, within it.
+ * Free outbox chunks a server keeps for reuse, at most: all of its memory budget, within it.
  * Chunks of clients cut off go there and are taken again by the queues that grow, instead of
- * becoming garbage that the process holds until the next collection.
+ * becoming garbage that the process holds until the next collection (a flood that fills the
+ * budget with the queues of members who stop reading, then gets them cut: the whole budget).
+ * The pool is spare memory: a charge that needs room takes it from the pool first, a chunk at a
+ * time. Once the pool has not been drawn on for `POOL_IDLE_MS`, it is trimmed to a quarter of
+ * the budget, so the memory of a past burst goes back.
  */
-const POOL_BUDGET_SHARE = 4;
+const POOL_BUDGET_SHARE = 1;
+const POOL_IDLE_MS = 10_000;
+const POOL_IDLE_SHARE = 4;
 /** The first pause after a failed accept (out of file descriptors...); it doubles up to the max. */
 const ACCEPT_BACKOFF_MIN_MS = 100;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
@@ -364,6 +370,9 @@ export class Server {
 
   #checkDeadlines(): void {
     const now = performance.now();
+    if (now - this.#pool.lastTakenAt >= POOL_IDLE_MS) {
+      this.#pool.trim(Math.floor(this.options.maxMemoryBytes / POOL_IDLE_SHARE / CHUNK_BYTES));
+    }
     for (const connection of this.#connections) {
       try {
         connection.checkDeadlines(now);

@@ -115,3 +115,32 @@ Deno.test("GatherBuffer: grows at least twofold, never past its cap; a refusal c
   gather.clear();
   assert.equal(state.held, 0);
 });
+
+Deno.test("GatherBuffer: from a 64 KiB cap it grows in place; clear gives the pages back at once, take leaves the packet whole", () => {
+  const { state, grant } = ledger();
+  const gather = new GatherBuffer(grant);
+  assert.ok(gather.reserve(10_000, 1 << 20));
+  gather.append(new Uint8Array(10_000).fill(1), 0, 10_000);
+  const first = gather.bytes.buffer;
+  assert.ok(first.resizable, "a resizable buffer");
+  assert.ok(gather.reserve(300_000, 1 << 20));
+  assert.equal(gather.bytes.buffer, first, "grown in place: no copy, no garbage");
+  assert.equal(gather.capacity, 1 << 20);
+  assert.equal(gather.bytes[9_999], 1, "the bytes held stay");
+  gather.clear();
+  assert.equal(first.byteLength, 0, "cleared: its memory went back at once");
+  assert.equal(state.held, 0);
+
+  assert.ok(gather.reserve(100_000, 1 << 20));
+  gather.append(new Uint8Array(100_000).fill(7), 0, 100_000);
+  const packet = gather.take();
+  assert.equal(packet.length, 100_000);
+  assert.equal(packet[99_999], 7, "a taken packet is never released under its holder");
+  assert.equal(state.held, 0);
+  gather.clear();
+  assert.equal(packet.length, 100_000);
+
+  const small = new GatherBuffer();
+  assert.ok(small.reserve(100, 4096));
+  assert.ok(!small.bytes.buffer.resizable, "below 64 KiB: a plain buffer");
+});

@@ -1,0 +1,49 @@
+/** One client is read at most 32 MiB/s after a 4 MiB burst: a flooder cannot hold the router's CPU. */
+import assert from "node:assert/strict";
+import { encodeLengthPrefixFrame } from "../../lib/framing/length_prefix.ts";
+import { encodeMessage } from "../../lib/osc/codec.ts";
+import { eventually, withServer } from "./harness.ts";
+import { TestClient } from "./test_client.ts";
+
+const MiB = 1024 * 1024;
+
+Deno.test("read rate: 20 MiB from one client take at least (20 - 4) / 32 s to be read; a small client is not held", async () => {
+  await withServer({}, async ({ server, lp }) => {
+    const flooder = await TestClient.connect(lp);
+    const other = await TestClient.connect(lp);
+    try {
+      await flooder.register("flooder", "alone");
+      await other.register("other", "elsewhere");
+      const frame = encodeLengthPrefixFrame(
+        encodeMessage({ address: "/spam", args: [{ type: "b", value: new Uint8Array(1000) }] }),
+      );
+      const burst = new Uint8Array(frame.length * 1024); // ~1 MiB
+      for (let k = 0; k < 1024; k++) burst.set(frame, k * frame.length);
+      const total = 20 * burst.length; // bytes sent
+      const packetBytes = 20 * 1024 * (frame.length - 4); // what the router counts: packets, not their prefixes
+      const before = server.router.counters.bytesIn;
+      const started = performance.now();
+      const sending = (async () => {
+        for (let i = 0; i < 20; i++) await flooder.sendRaw(burst);
+      })();
+      // Meanwhile another client's packet goes through at once.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const pingAt = performance.now();
+      await other.sendMsg("/oscrouter/userlist");
+      await other.nextMessage();
+      const otherMs = performance.now() - pingAt;
+      await eventually(() => server.router.counters.bytesIn - before >= packetBytes, "all bytes read", 10_000);
+      const elapsedMs = performance.now() - started;
+      await sending;
+      const floorMs = ((total / MiB - 4) / 32) * 1000;
+      assert.ok(
+        elapsedMs >= floorMs * 0.9,
+        `read in ${elapsedMs.toFixed(0)} ms, faster than the limit (${floorMs} ms)`,
+      );
+      assert.ok(otherMs < 1000, `the other client waited ${otherMs.toFixed(0)} ms`);
+    } finally {
+      flooder.close();
+      other.close();
+    }
+  });
+});
