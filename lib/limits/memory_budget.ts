@@ -83,6 +83,27 @@ export class MemoryBudget {
   }
 
   /**
+   * What clients hold: everything but holders of spare memory (free buffers kept for reuse).
+   *
+   * @returns bytes held by clients
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MemoryBudget } from "./memory_budget.ts";
+   * const budget = new MemoryBudget(100);
+   * budget.charge({ peer: "pool", spare: true, shed() {} }, 30);
+   * budget.charge({ peer: "ana", shed() {} }, 20);
+   * assert.equal(budget.clientBytes(), 20);
+   * ```
+   */
+  clientBytes(): number {
+    let n = 0;
+    for (const [holder, bytes] of this.#held) if (holder.spare !== true) n += bytes;
+    return n;
+  }
+
+  /**
    * What one holder holds.
    *
    * @param holder a holder

@@ -168,9 +168,17 @@ export function isSignallingNaN32(bits: number): boolean {
   return Math.floor(bits / 0x800000) % 0x100 === 0xff && bits % 0x800000 !== 0 && bits % 0x800000 < 0x400000;
 }
 
+/** Whether float64 bits (high and low words) are a signalling NaN: V8 quiets those too. */
+export function isSignallingNaN64(high: number, low: number): boolean {
+  const exponent = Math.floor(high / 0x100000) % 0x800;
+  const mantissaHigh = high % 0x100000;
+  return exponent === 0x7ff && mantissaHigh < 0x80000 && (mantissaHigh !== 0 || low !== 0);
+}
+
 /**
  * The packet as a decode and encode give it back: a JavaScript number cannot hold a signalling
- * NaN (V8 sets the quiet bit when it widens a float32), so an `f` holding one comes back quiet.
+ * NaN (V8 sets the quiet bit when it widens a float32, and when it reads a float64 one), so an `f`
+ * or a `d` holding one comes back quiet.
  * The only bytes `encode(decode(x))` may change; the router forwards bytes and never does this.
  */
 export function quietNaNs(bytes: Uint8Array): Uint8Array {
@@ -178,6 +186,9 @@ export function quietNaNs(bytes: Uint8Array): Uint8Array {
   const view = new DataView(out.buffer);
   for (const { tag, at } of argumentsOf(out)) {
     if (tag === "f" && isSignallingNaN32(view.getUint32(at))) view.setUint32(at, view.getUint32(at) + 0x400000);
+    if (tag === "d" && isSignallingNaN64(view.getUint32(at), view.getUint32(at + 4))) {
+      view.setUint32(at, view.getUint32(at) + 0x80000);
+    }
   }
   return out;
 }
