@@ -14,6 +14,7 @@ import { Bridge, type BridgeRefusal } from "./lib/bridge/bridge.ts";
 import { SourceFilterError } from "./lib/bridge/source_filter.ts";
 import { type BridgeConfig, type Config, parseCommandLine } from "./lib/cli/options.ts";
 import { type GroupsConfig, GroupsFileError, loadGroupsFile } from "./lib/access/groups_file.ts";
+import { readSmallTextFile } from "./lib/access/read_small_file.ts";
 import { hashPasswordLine, PasswordInputError } from "./lib/access/hash_password_command.ts";
 import { UserListTimer } from "./lib/access/user_list_timer.ts";
 import { Router } from "./lib/router/router.ts";
@@ -260,7 +261,7 @@ async function readPasswords(file: string | undefined): Promise<[string, string]
   if (file !== undefined) {
     let text: string;
     try {
-      text = await Deno.readTextFile(file);
+      text = await readSmallTextFile(file, MAX_TOKEN_FILE_BYTES);
     } catch (error) {
       throw new Error(`cannot read --password-file ${file}: ${error instanceof Error ? error.message : error}`);
     }
@@ -280,6 +281,9 @@ async function readPasswords(file: string | undefined): Promise<[string, string]
   return [user, group];
 }
 
+/** The largest --http-token-file read: a token is one line. */
+const MAX_TOKEN_FILE_BYTES = 4096;
+
 /** --http-token-file cannot be used. */
 class TokenFileError extends Error {}
 
@@ -287,7 +291,7 @@ class TokenFileError extends Error {}
 async function readTokenFile(file: string): Promise<string> {
   let text: string;
   try {
-    text = await Deno.readTextFile(file);
+    text = await readSmallTextFile(file, MAX_TOKEN_FILE_BYTES);
   } catch (error) {
     const why = error instanceof Deno.errors.NotFound ? "no such file" : error instanceof Error ? error.message : error;
     throw new TokenFileError(`cannot read --http-token-file ${file}: ${why}`);

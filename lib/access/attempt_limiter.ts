@@ -12,10 +12,10 @@ export interface AttemptLimiterOptions {
   registersPerSecond: number;
   /** Registers one address may make at once (a band behind one NAT arriving together). */
   registerBurst: number;
-  /** Failures within `failureWindowMs` that start the backoff. */
+  /** Failures in the leaky bucket (each adds 1) at which the backoff starts. */
   failureThreshold: number;
-  /** The window in which failures are counted. */
-  failureWindowMs: number;
+  /** The bucket leaks one failure per this many milliseconds: the most an address may fail, sustained, without a lock. */
+  failureLeakMs: number;
   /** The first refusal period; each further failure doubles it. */
   firstLockMs: number;
   /** The longest refusal period. */
@@ -28,12 +28,15 @@ export interface AttemptLimiterOptions {
   now: () => number;
 }
 
-/** The defaults: 10 registers/s with a burst of 64; after 5 failures in a minute, 1 s, 2 s, 4 s … 15 min. */
+/**
+ * The defaults: 10 registers/s with a burst of 64; failures leak out one per 3 min (20 an hour), and
+ * 5 not yet leaked lock the address for 1 s, then 2 s, 4 s … 15 min per further failure.
+ */
 export const DEFAULT_ATTEMPT_LIMITS: Omit<AttemptLimiterOptions, "now"> = {
   registersPerSecond: 10,
   registerBurst: 64,
   failureThreshold: 5,
-  failureWindowMs: 60_000,
+  failureLeakMs: 3 * 60_000,
   firstLockMs: 1_000,
   maxLockMs: 15 * 60_000,
   quietMs: 30 * 60_000,
@@ -51,8 +54,8 @@ export interface AttemptRefusal {
 interface AddressState {
   tokens: number;
   tokensAt: number;
-  /** Times of the recent failures (at most `failureThreshold` kept). */
-  failures: number[];
+  /** Failures not yet leaked out of the bucket (fractional), as of `lastFailureAt`. */
+  failures: number;
   /** Locks so far since the address was last forgiven; the next lock lasts firstLockMs * 2^level. */
   level: number;
   lockedUntil: number;
@@ -64,11 +67,13 @@ interface AddressState {
  *
  * - Every register takes a token from the address's bucket (`registersPerSecond`, `registerBurst`);
  *   an empty bucket refuses.
- * - After `failureThreshold` failures within `failureWindowMs`, the address is refused for
- *   `firstLockMs`; every further failure, until the address is forgiven, locks it again for
- *   twice as long as the last lock, up to `maxLockMs`.
+ * - Failures fill a leaky bucket: each adds 1, and 1 leaks out every `failureLeakMs`. When a
+ *   failure brings it to `failureThreshold`, the address is refused for `firstLockMs`; every
+ *   further failure, until the address is forgiven, locks it again for twice as long as the last
+ *   lock, up to `maxLockMs`. So an address that never waits for a lock fails at most
+ *   `failureThreshold - 1` times at once, then one per `failureLeakMs` (20 an hour by default).
  * - A success does not erase failures (an attacker could interleave logins to a group of its
- *   own): they age out of the window, and the backoff is forgiven after `quietMs` without a failure.
+ *   own): they leak out, and the backoff is forgiven after `quietMs` without a failure.
  *
  * @example After five failures, the sixth register must wait a second
  * ```ts
@@ -134,11 +139,10 @@ export class AttemptLimiter {
     const now = this.options.now();
     const state = this.#touch(address, now);
     const o = this.options;
+    state.failures = Math.max(0, state.failures - (now - state.lastFailureAt) / o.failureLeakMs) + 1;
     state.lastFailureAt = now;
-    state.failures = state.failures.filter((t) => now - t < o.failureWindowMs);
-    state.failures.push(now);
-    if (state.failures.length > o.failureThreshold) state.failures.shift();
-    if (state.level === 0 && state.failures.length < o.failureThreshold) return 0;
+    // A tiny epsilon: a failure exactly one leak period after the bucket was last at the threshold does not lock.
+    if (state.level === 0 && state.failures < o.failureThreshold - 1e-9) return 0;
     const lockMs = Math.min(o.maxLockMs, o.firstLockMs * 2 ** Math.min(state.level, 40));
     state.level++;
     state.lockedUntil = now + lockMs;
@@ -152,14 +156,14 @@ export class AttemptLimiter {
       this.#states.delete(address);
       if (state.level > 0 && now - state.lastFailureAt >= this.options.quietMs && now >= state.lockedUntil) {
         state.level = 0;
-        state.failures = [];
+        state.failures = 0;
       }
     } else {
       this.#sweep(now);
       state = {
         tokens: this.options.registerBurst,
         tokensAt: now,
-        failures: [],
+        failures: 0,
         level: 0,
         lockedUntil: 0,
         lastFailureAt: -Infinity,
@@ -174,7 +178,8 @@ export class AttemptLimiter {
     const o = this.options;
     for (const [address, state] of this.#states) {
       const full = state.tokens + (now - state.tokensAt) * o.registersPerSecond / 1000 >= o.registerBurst;
-      const quiet = now - state.lastFailureAt >= (state.level > 0 ? o.quietMs : o.failureWindowMs) &&
+      const leaked = now - state.lastFailureAt >= state.failures * o.failureLeakMs;
+      const quiet = (state.level > 0 ? now - state.lastFailureAt >= o.quietMs : leaked) &&
         now >= state.lockedUntil;
       if (full && quiet) this.#states.delete(address);
       else if (this.#states.size >= o.maxAddresses) this.#states.delete(address);

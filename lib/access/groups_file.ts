@@ -19,6 +19,7 @@ import { parse, TomlError } from "smol-toml";
 import { ProtocolError } from "../router/error_code.ts";
 import { checkName } from "../router/register.ts";
 import { parsePasswordHash, type PasswordHash, PasswordHashError } from "./password_hash.ts";
+import { readSmallTextFile } from "./read_small_file.ts";
 
 /** A group the operator declared. */
 export interface DeclaredGroup {
@@ -48,6 +49,9 @@ export class GroupsFileError extends SyntaxError {
     this.name = "GroupsFileError";
   }
 }
+
+/** The largest groups file read (a venue's file is a few KiB); a larger one, or one that is not a regular file, is refused. */
+export const MAX_GROUPS_FILE_BYTES = 1024 * 1024;
 
 const GROUP_KEYS = new Set(["password", "users_only", "users"]);
 
@@ -179,7 +183,7 @@ function locate(text: string, needle: string): { line?: number; column?: number 
 export async function loadGroupsFile(path: string): Promise<GroupsConfig> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readSmallTextFile(path, MAX_GROUPS_FILE_BYTES);
   } catch (error) {
     throw new GroupsFileError(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
   }

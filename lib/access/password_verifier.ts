@@ -2,6 +2,9 @@
  * Checks passwords against the groups file's slow hashes without stalling the router:
  * each check runs scrypt off the main thread, at most a few at once, and a password that
  * matched is remembered (as a keyed digest) so each distinct right password costs one hash.
+ * Waiting checks are queued per address and served round-robin, so a flood of wrong
+ * passwords from many addresses delays a musician's check by at most one check per
+ * waiting address, instead of filling one shared queue and refusing her.
  *
  * @module
  */
@@ -15,8 +18,8 @@ export interface PasswordVerifierOptions {
   verify: (hash: PasswordHash, password: Uint8Array) => Promise<boolean>;
   /** Checks running at once (each scrypt of the default cost takes a core for ~0.15 s). */
   concurrency: number;
-  /** Checks waiting at most; more are refused (`server_busy`). */
-  maxQueued: number;
+  /** Addresses with checks waiting, at most; a check from one more address is refused (`server_busy`). */
+  maxWaitingAddresses: number;
   /** Checks one address may have running or waiting; more are refused (`too_many_attempts`). */
   maxPerAddress: number;
   /** Right passwords remembered at most. */
@@ -53,16 +56,17 @@ export class PasswordVerifier {
   #inFlight = new Map<string, Promise<boolean>>();
   #perAddress = new Map<string, number>();
   #running = 0;
-  #waiting: (() => void)[] = [];
+  /** Waiting checks: one FIFO per address, addresses in the order they are served (round-robin). */
+  #waiting = new Map<string, (() => void)[]>();
   /** Hashes computed (for figures and tests). */
   computed = 0;
 
-  /** @param options limits and the check; unset fields take defaults (2 at once, 64 waiting, 4 per address) */
+  /** @param options limits and the check; unset fields take defaults (2 at once, 256 addresses waiting, 4 per address) */
   constructor(options: Partial<PasswordVerifierOptions> = {}) {
     this.options = {
       verify: (hash, password) => verifyPassword(hash, password),
       concurrency: 2,
-      maxQueued: 64,
+      maxWaitingAddresses: 256,
       maxPerAddress: 4,
       maxRemembered: 4096,
       ...options,
@@ -98,21 +102,22 @@ export class PasswordVerifier {
     const running = this.#inFlight.get(key);
     if (running !== undefined) return running;
     const o = this.options;
-    if (this.#inFlight.size >= o.concurrency + o.maxQueued) return "busy";
     const mine = this.#perAddress.get(address) ?? 0;
     if (mine >= o.maxPerAddress) return "address_busy";
+    const mustWait = this.#running >= o.concurrency;
+    if (mustWait && !this.#waiting.has(address) && this.#waiting.size >= o.maxWaitingAddresses) return "busy";
     this.#perAddress.set(address, mine + 1);
     const copy = password.slice();
     const check = (async () => {
       try {
-        await this.#slot();
+        await this.#slot(address);
         this.computed++;
         const ok = await o.verify(hash, copy);
         if (ok) this.#remember(key);
         return ok;
       } finally {
         this.#running--;
-        this.#waiting.shift()?.();
+        this.#next();
         this.#inFlight.delete(key);
         const left = (this.#perAddress.get(address) ?? 1) - 1;
         if (left > 0) this.#perAddress.set(address, left);
@@ -123,11 +128,33 @@ export class PasswordVerifier {
     return check;
   }
 
-  async #slot(): Promise<void> {
+  /** Addresses with checks waiting. */
+  get waitingAddresses(): number {
+    return this.#waiting.size;
+  }
+
+  async #slot(address: string): Promise<void> {
     if (this.#running >= this.options.concurrency) {
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+      await new Promise<void>((resolve) => {
+        const queue = this.#waiting.get(address);
+        if (queue === undefined) this.#waiting.set(address, [resolve]);
+        else queue.push(resolve);
+      });
+    } else {
+      this.#running++;
     }
-    this.#running++;
+  }
+
+  /** Hands the free slot to the first waiting address's oldest check; that address moves to the back. */
+  #next(): void {
+    const first = this.#waiting.entries().next();
+    if (first.done) return;
+    const [address, queue] = first.value;
+    this.#waiting.delete(address);
+    const resolve = queue.shift()!;
+    if (queue.length > 0) this.#waiting.set(address, queue);
+    this.#running++; // taken on behalf of the waiter, so no newcomer can slip in first
+    resolve();
   }
 
   #remember(key: string): void {

@@ -74,8 +74,12 @@ export interface BridgeCounters {
 
 /**
  * Register refusals that retrying cannot fix: the bridge stops on them instead of retrying
- * forever. (`server_full`, `too_many_connections`, `server_busy` and the like may pass, so
- * those are retried.)
+ * forever, but only if it has not joined yet in this run (a password or name the operator
+ * mistyped). After it has joined once, the same refusals are retried with the usual backoff:
+ * after a router restart, someone else may have registered the group (or the name) with
+ * another password while the bridge waited to reconnect, and must not keep it down for good.
+ * (`server_full`, `too_many_connections`, `server_busy` and the like may pass, so those are
+ * always retried.)
  *
  * @example
  * ```ts
@@ -177,8 +181,8 @@ export class Bridge {
 
   /**
    * Settles when the router refuses the register for good (a code in `FATAL_REGISTER_ERRORS`,
-   * such as a wrong password): the bridge has then stopped retrying and waits for `stop()`.
-   * It never settles otherwise.
+   * such as a wrong password, before the bridge has ever joined in this run): the bridge has then
+   * stopped retrying and waits for `stop()`. It never settles otherwise.
    */
   get refused(): Promise<BridgeRefusal> {
     return this.#refused.promise;
@@ -300,6 +304,15 @@ export class Bridge {
         this.#toApp(item);
         if (this.#state === "registering") {
           const refusal = fatalRefusal(item);
+          if (refusal !== undefined && this.counters.registrations > 0) {
+            // It joined with these settings before: someone may hold the group or name since the
+            // router restarted. Retry with backoff rather than stay down for good.
+            logger.error(
+              "The router refused {user}@{group}: {code}: {message}; the bridge joined with the same settings before, so someone else may hold the group or name now; retrying",
+              { user: o.user, group: o.group, code: refusal.code, message: refusal.message },
+            );
+            return;
+          }
           if (refusal !== undefined) {
             // Retrying cannot fix a wrong password or name: stop, and let the caller say so.
             logger.error("The router refused {user}@{group}: {code}: {message}", {

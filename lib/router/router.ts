@@ -71,6 +71,8 @@ interface Group {
 interface PendingRegister {
   queue: Uint8Array[];
   bytes: number;
+  /** Whether the client was told that packets were dropped (once per pending register). */
+  toldDropped?: boolean;
 }
 
 /** Which password of a register a slow check was for. */
@@ -461,6 +463,19 @@ export class Router {
   #hold(session: Session, pending: PendingRegister, packet: Uint8Array): void {
     if (pending.queue.length >= MAX_PENDING_PACKETS || pending.bytes + packet.length > MAX_PENDING_BYTES) {
       this.#warn(session, "server_busy", "a packet sent before the register was checked was dropped");
+      if (!pending.toldDropped) {
+        pending.toldDropped = true; // once per pending register, not per packet
+        this.sendError(
+          session,
+          new ProtocolError(
+            "server_busy",
+            `Packets sent before the register reply were dropped (the router keeps ${MAX_PENDING_PACKETS} packets ` +
+              `or ${MAX_PENDING_BYTES / 1024} KiB while it checks the password); ` +
+              `wait for ${REGISTER_ADDRESS}/<user> before sending`,
+            REGISTER_ADDRESS,
+          ),
+        );
+      }
       return;
     }
     pending.queue.push(packet.slice());

@@ -45,11 +45,51 @@ Deno.test("attempts: a success does not erase failures; a quiet period forgives 
   assert.equal(limiter.fail("a"), 0, "forgiven after the quiet period: failures count from zero");
 });
 
-Deno.test("attempts: failures older than the window do not add up", () => {
+Deno.test("attempts: one failure per 3 min leaks out and never locks", () => {
   const { c, limiter } = clock();
-  for (let i = 0; i < 20; i++) {
-    assert.equal(limiter.fail("a"), 0, `failure ${i}, 15 s apart, never locks`);
-    c.now += 15_000;
+  for (let i = 0; i < 4; i++) assert.equal(limiter.fail("a"), 0, `burst failure ${i}`);
+  for (let i = 0; i < 40; i++) {
+    c.now += 3 * 60_000;
+    assert.equal(limiter.check("a"), undefined);
+    assert.equal(limiter.fail("a"), 0, `failure ${i}, 3 min after the last, never locks`);
+  }
+  assert.equal(limiter.fail("a"), 1000, "one more at once fills the bucket: locked");
+});
+
+/** Fails whenever the limiter allows, `perStep` times every `stepMs`; returns the failures made before `endMs`. */
+function guess(limiter: AttemptLimiter, c: { now: number }, stepMs: number, endMs: number, perStep = 1): number {
+  let failures = 0;
+  for (; c.now < endMs; c.now += stepMs) {
+    for (let i = 0; i < perStep; i++) {
+      if (limiter.check("a") !== undefined) break;
+      limiter.fail("a");
+      failures++;
+    }
+  }
+  return failures;
+}
+
+Deno.test("attempts: 4 wrong passwords every 61 s (the tester's slowguess.py) are refused after the first minutes", () => {
+  const { c, limiter } = clock();
+  const hour = 3_600_000;
+  const first = guess(limiter, c, 61_000, hour, 4);
+  // Before: never refused, 4 * 59 = 236 an hour. Now the bucket is full after the second round.
+  assert.ok(first <= 24, `${first} failures in the first hour`);
+  const later = guess(limiter, c, 61_000, 11 * hour, 4);
+  assert.ok(later <= 20 * 10, `${later} failures over the next ten hours`);
+});
+
+Deno.test("attempts: whatever the pace, an address fails at most about 20 times an hour, sustained", () => {
+  const hour = 3_600_000;
+  for (const stepMs of [1_000, 10_000, 60_000, 90_000, 179_000, 180_000, 181_000, 600_000, 1_860_000]) {
+    for (const perStep of [1, 4, 10]) {
+      const { c, limiter } = clock();
+      const first = guess(limiter, c, stepMs, hour, perStep);
+      assert.ok(first <= 24, `every ${stepMs} ms x${perStep}: ${first} in the first hour`);
+      const total = guess(limiter, c, stepMs, 25 * hour, perStep);
+      // The most possible: 4 at once (the bucket below 5), then one per 3 min as it leaks.
+      assert.ok(first + total <= 4 + 20 * 25, `every ${stepMs} ms x${perStep}: ${first + total} in 25 hours`);
+    }
   }
 });
 

@@ -169,3 +169,84 @@ Deno.test("main: hash-password reads a piped password and prints a line that ver
   const { verifyPassword } = await import("../../lib/access/password_hash.ts");
   assert.ok(await verifyPassword(line.split('"')[3]!, "s3cret pass"));
 });
+
+/** Runs main.ts to its exit; returns the exit code and stderr. */
+async function runMain(args: string[]): Promise<{ code: number; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...PERMISSIONS,
+      MAIN,
+      "--host",
+      "127.0.0.1",
+      "--osc-port",
+      String(freePort()),
+      "--disable-osc11",
+      ...args,
+    ],
+    env: { NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+Deno.test("main: a groups file linked to /dev/zero, or over 1 MiB, exits 2 at start with the reason", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.symlink("/dev/zero", `${dir}/groups.toml`);
+    // Before: read /dev/zero until memory ran out (0.4 GB/s).
+    const zero = await runMain(["--groups", `${dir}/groups.toml`]);
+    assert.equal(zero.code, 2, zero.stderr);
+    assert.match(zero.stderr, /groups\.toml: not a regular file \(a device, FIFO or socket\)/);
+    await Deno.writeTextFile(`${dir}/big.toml`, "#".repeat(1024 * 1024) + "\n");
+    const big = await runMain(["--groups", `${dir}/big.toml`]);
+    assert.equal(big.code, 2, big.stderr);
+    assert.match(big.stderr, /big\.toml: larger than the 1 MiB allowed \(it has 1048577 bytes\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main: an --http-token-file linked to /dev/zero, or over 4 KiB, exits 2 at start with the reason", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.symlink("/dev/zero", `${dir}/token`);
+    const http = ["--http-port", String(freePort()), "--http-host", "127.0.0.1"];
+    const zero = await runMain([...http, "--http-token-file", `${dir}/token`]);
+    assert.equal(zero.code, 2, zero.stderr);
+    assert.match(zero.stderr, /cannot read --http-token-file .*token: not a regular file/);
+    await Deno.writeTextFile(`${dir}/big`, "t".repeat(4097));
+    const big = await runMain([...http, "--http-token-file", `${dir}/big`]);
+    assert.equal(big.code, 2, big.stderr);
+    assert.match(big.stderr, /cannot read --http-token-file .*big: larger than the 4 KiB allowed/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main: SIGHUP with the groups file now linked to /dev/zero, or over 1 MiB: the old one stays, the error is logged", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/groups.toml`;
+  await Deno.writeTextFile(
+    path,
+    `[groups.band]\npassword = "${await hashPassword("first", { ln: 10, r: 8, p: 1 })}"\n`,
+  );
+  const main = new Main(["--groups", path]);
+  try {
+    await main.waitFor(/Listening on/);
+    await Deno.rename(path, `${dir}/old.toml`);
+    await Deno.symlink("/dev/zero", path);
+    main.signal("SIGHUP");
+    await main.waitFor(/the groups file was not reloaded, the previous one stays in force: .*not a regular file/, 5000);
+    assert.equal(await registerOnce(main.port, "127.0.0.3", ["bob", "band", "upw", "first"]), "joined");
+    await Deno.remove(path);
+    await Deno.writeTextFile(path, "#".repeat(2 * 1024 * 1024));
+    main.signal("SIGHUP");
+    await main.waitFor(/not reloaded, the previous one stays in force: .*larger than the 1 MiB allowed/, 5000);
+    assert.equal(await registerOnce(main.port, "127.0.0.4", ["cy", "band", "upw", "first"]), "joined");
+  } finally {
+    assert.equal(await main.stop(), 0);
+    await Deno.remove(dir, { recursive: true });
+  }
+});

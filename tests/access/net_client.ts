@@ -52,6 +52,11 @@ export class NetClient {
     this.#socket.write(encodeFrame("length-prefix", packet));
   }
 
+  /** Writes raw bytes (frames already encoded); resolves once handed to the kernel. */
+  write(bytes: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => this.#socket.write(bytes, (e) => e ? reject(e) : resolve()));
+  }
+
   register(user: string, group: string, userPw: string, groupPw: string): void {
     this.send("/oscrouter/register", user, userPw, group, groupPw, "1");
   }

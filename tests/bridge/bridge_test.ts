@@ -231,6 +231,43 @@ Deno.test("bridge: a refused register (wrong password, taken name, bad name) sto
   }
 });
 
+Deno.test("bridge: after a router restart, a squatter's group password is retried, not fatal: the bridge rejoins when it leaves", async () => {
+  let server = startServer();
+  const lp = server.listening[0]!.port;
+  const app = await UdpApp.open();
+  const bridge = await Bridge.start({ ...bridgeOptions(lp, app.port), initialBackoffMs: 300, maxBackoffMs: 600 });
+  const states: string[] = [];
+  bridge.onState = (state) => states.push(state);
+  let squatter: TestClient | undefined;
+  try {
+    await eventually(() => bridge.state === "joined", "the bridge joins");
+    await server.close();
+    await eventually(() => bridge.state === "waiting", "the bridge waits to reconnect");
+    server = startServer(lp);
+    // During the bridge's retry wait, someone registers its group with another password.
+    squatter = await TestClient.connect(lp);
+    await squatter.register("eve", "band", "x", "attacker-pw");
+    const errors = () =>
+      app.messages().filter((m) =>
+        m.address === "/oscrouter/error" && (m.args[0] as { value: string }).value === "wrong_group_password"
+      ).length;
+    await eventually(() => errors() >= 1, "the bridge is refused with wrong_group_password", 5000);
+    const refusedAt = states.length;
+    await eventually(() => states.slice(refusedAt).includes("waiting"), "it waits to retry", 5000);
+    assert.notEqual(bridge.state, "refused");
+    await squatter.close(); // the group is free again
+    squatter = undefined;
+    await eventually(() => bridge.state === "joined", "the bridge rejoins once the squatter left", 10_000);
+    assert.equal(bridge.counters.registrations, 2);
+    assert.ok(!states.includes("refused"), states.join(" "));
+  } finally {
+    await squatter?.close();
+    await bridge.stop();
+    await app.close();
+    await server.close();
+  }
+});
+
 Deno.test("bridge: a transient refusal (server_full) is retried with backoff until it joins", async () => {
   const server = Server.start({
     ...DEFAULT_SERVER_OPTIONS,

@@ -225,7 +225,7 @@ Deno.test("declared: one address cannot queue many checks; the check is bounded 
   const eves = Array.from({ length: 6 }, (_, i) => attempt("203.0.113.5", `eve${i}`, "band", "x", `g${i}`));
   assert.deepEqual(eves.slice(4).map(code), ["too_many_attempts", "too_many_attempts"], "4 checks per address");
   await settle();
-  const second = setup({ groups: declared(), verifier: { maxQueued: 1, concurrency: 1 } });
+  const second = setup({ groups: declared(), verifier: { maxWaitingAddresses: 1, concurrency: 1 } });
   second.attempt("203.0.113.1", "a", "band", "x", "g1");
   second.attempt("203.0.113.2", "b", "band", "x", "g2");
   assert.equal(code(second.attempt("203.0.113.3", "c", "band", "x", "g3")), "server_busy");
