@@ -49,6 +49,13 @@ const REGISTER_ARGS = 5;
  * depth-first). Such a bundle is opened and each message handled alone: one delivery per
  * message and recipient, a private-message rewrite per message. Real ones are small (liblo's
  * `oscsendfile` wraps each message in its own bundle); a larger one is refused whole.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_CONTROL_BUNDLE_MESSAGES } from "./router.ts";
+ * assert.equal(MAX_CONTROL_BUNDLE_MESSAGES, 256);
+ * ```
  */
 export const MAX_CONTROL_BUNDLE_MESSAGES = 256;
 const logger = getLogger(["tcposcrouter", "router"]);
