@@ -5,8 +5,9 @@
  * HTTP is `node:http`'s and the WebSocket protocol the `ws` package's; the router sets their
  * bounds: a request head has 10 s (`headersTimeout`, checked every `connectionsCheckingInterval`)
  * and 16 KiB (`maxHeaderSize`), an idle keep-alive connection 5 s (`keepAliveTimeout`, which
- * Node lets run one second over), plain connections are capped (counted on `connection`), and a
- * WebSocket message over `--max-packet-bytes` is refused from its frame header (`maxPayload`).
+ * Node lets run one second over), plain connections are capped in all and per address (counted
+ * on `connection`), and a WebSocket message over `--max-packet-bytes` is refused from its frame
+ * header (`maxPayload`).
  *
  * Deno 2.9's `node:net` stops accepting for good after one accept error such as "too many open
  * files", without an `error` event. So while no connection arrives for a while, the port checks
@@ -44,8 +45,15 @@ export interface HttpLimits {
   idleTimeoutMs: number;
   /** Plain HTTP connections at once (WebSocket sessions count against --max-connections instead). */
   maxConnections: number;
+  /**
+   * Plain HTTP connections at once from one address (an IPv6 /64 counts as one); more get 503,
+   * so that one address cannot fill `maxConnections` and keep everyone else's upgrade out.
+   */
+  maxConnectionsPerAddress: number;
   /** `/events` streams at once; more get 503. */
   maxEventStreams: number;
+  /** `/events` streams at once from one address (an IPv6 /64 counts as one); more get 503. */
+  maxEventStreamsPerAddress: number;
   /** Bytes one `/events` stream may have unsent before it is dropped. */
   maxEventStreamBytes: number;
   /** How often the figures are sampled and sent to `/events` streams. */
@@ -62,7 +70,9 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   headersTimeoutMs: 10_000,
   idleTimeoutMs: 5_000,
   maxConnections: 128,
+  maxConnectionsPerAddress: 16,
   maxEventStreams: 64,
+  maxEventStreamsPerAddress: 8,
   maxEventStreamBytes: 256 * 1024,
   sampleIntervalMs: 1000,
   writeTimeoutMs: undefined,
@@ -238,7 +248,24 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
   };
   const wss = new WebSocketServer(wsOptions);
 
-  const plain = new Set<Socket>();
+  /** Plain connections, with their address key (counted per address in `plainByAddress`). */
+  const plain = new Map<Socket, string>();
+  const plainByAddress = new Map<string, number>();
+  const streamsByAddress = new Map<string, number>();
+  const addOne = (counts: Map<string, number>, key: string, delta: number) => {
+    const n = (counts.get(key) ?? 0) + delta;
+    if (n > 0) counts.set(key, n);
+    else counts.delete(key);
+  };
+  /** A plain connection leaves the plain count (closed, or now an event stream or a WebSocket). */
+  const unplain = (socket: Socket) => {
+    const key = plain.get(socket);
+    if (key === undefined) return;
+    plain.delete(socket);
+    addOne(plainByAddress, key, -1);
+  };
+  /** Refusal log lines for an address over its share, rate-limited. */
+  const shareRefusals = new WarningLimiter({ burst: 5, perSecond: 0.2 });
   const refused = new Set<Socket>();
   const streams = new Set<EventStream>();
   const sessions = new Set<WebSocketSession>();
@@ -279,6 +306,25 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
       socket.destroy();
       return;
     }
+    const key = addressKey(socket.remoteAddress ?? "");
+    if ((plainByAddress.get(key) ?? 0) >= limits.maxConnectionsPerAddress) {
+      const suppressed = shareRefusals.take();
+      if (suppressed >= 0) {
+        logger.warn("HTTP connections from {address} at its share ({max}): refusing more from it{more}", {
+          address: key,
+          max: limits.maxConnectionsPerAddress,
+          more: suppressed > 0 ? ` (${suppressed} similar lines suppressed)` : "",
+        });
+      }
+      refuse(socket, {
+        status: 503,
+        headers: { "retry-after": "5" },
+        body: `Too many HTTP connections from your address (${limits.maxConnectionsPerAddress}); ` +
+          "close some or try again shortly\n",
+        close: true,
+      });
+      return;
+    }
     if (plain.size >= limits.maxConnections) {
       if (Date.now() - warnedFull > 10_000) {
         warnedFull = Date.now();
@@ -292,8 +338,9 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
       });
       return;
     }
-    plain.add(socket);
-    socket.once("close", () => plain.delete(socket));
+    plain.set(socket, key);
+    addOne(plainByAddress, key, 1);
+    socket.once("close", () => unplain(socket));
   });
 
   httpServer.on("clientError", (error: Error & { code?: string }, socket: Duplex) => {
@@ -417,7 +464,17 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
       });
     }
     const socket = req.socket;
-    plain.delete(socket); // an event stream, counted on its own
+    const key = addressKey(socket.remoteAddress ?? "");
+    if ((streamsByAddress.get(key) ?? 0) >= limits.maxEventStreamsPerAddress) {
+      return reply(req, res, {
+        status: 503,
+        headers: { "retry-after": "10" },
+        body: `Too many live status pages from your address (${limits.maxEventStreamsPerAddress}); ` +
+          "close some or try again later\n",
+        close: true,
+      });
+    }
+    unplain(socket); // an event stream, counted on its own
     socket.setTimeout(0); // its own write deadline applies
     res.writeHead(200, {
       "content-type": "text/event-stream",
@@ -425,15 +482,18 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
       connection: "close",
       "x-content-type-options": "nosniff",
     });
-    const stream = new EventStream(res, socket, peer, server, limits, writeTimeoutMs, (s) => streams.delete(s));
+    const stream = new EventStream(res, socket, peer, server, limits, writeTimeoutMs, (s) => {
+      if (streams.delete(s)) addOne(streamsByAddress, key, -1);
+    });
     streams.add(stream);
+    addOne(streamsByAddress, key, 1);
     stream.writer.push(encoder.encode(`retry: 2000\ndata: ${JSON.stringify(latest)}\n\n`));
   };
 
   httpServer.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const tcp = socket as Socket;
     if (refused.has(tcp)) return void socket.destroy(); // over the cap: answered already
-    plain.delete(tcp);
+    unplain(tcp); // a WebSocket counts against the TCP limits (server.admit), not the plain cap
     const peer = formatPeerAddress(tcp.remoteAddress ?? "?", tcp.remotePort ?? 0);
     try {
       const r = route(req, peer);
@@ -633,7 +693,7 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
       await checking;
       const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
       for (const stream of [...streams]) stream.end();
-      for (const socket of [...plain, ...refused]) socket.destroy();
+      for (const socket of [...plain.keys(), ...refused]) socket.destroy();
       const open = [...sessions];
       for (const session of open) session.close("server shutting down");
       await Promise.all(open.map((s) => s.done));

@@ -44,6 +44,20 @@ const PRIVATE_BYTES = new TextEncoder().encode(PRIVATE_ADDRESS + "\0");
 const REGISTER_BYTES = new TextEncoder().encode(REGISTER_ADDRESS + "\0");
 /** Register arguments the router reads: four, and the optional id. */
 const REGISTER_ARGS = 5;
+/**
+ * Most messages a bundle that contains a control message may hold (nested bundles counted
+ * depth-first). Such a bundle is opened and each message handled alone: one delivery per
+ * message and recipient, a private-message rewrite per message. Real ones are small (liblo's
+ * `oscsendfile` wraps each message in its own bundle); a larger one is refused whole.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_CONTROL_BUNDLE_MESSAGES } from "./router.ts";
+ * assert.equal(MAX_CONTROL_BUNDLE_MESSAGES, 256);
+ * ```
+ */
+export const MAX_CONTROL_BUNDLE_MESSAGES = 256;
 const logger = getLogger(["tcposcrouter", "router"]);
 
 interface User {
@@ -341,6 +355,7 @@ export class Router {
         packet: describePacket(packet, flags),
       });
     }
+    if ((flags & PACKET_BUNDLE) !== 0 && (flags & PACKET_CONTROL) !== 0 && !this.#openable(session, packet)) return;
     if ((flags & PACKET_BUNDLE) !== 0) this.#bundleReplies = new Set();
     try {
       if (member === undefined) {
@@ -420,6 +435,32 @@ export class Router {
   sendError(session: Session, error: ProtocolError): void {
     this.counters.errors[error.code]++;
     this.#deliver(session, new OutgoingPacket(errorPacket(error.code, error.message, error.context)));
+  }
+
+  /**
+   * Whether a bundle that contains a control message is small enough to open; a larger one is
+   * refused whole with `malformed_packet` (opening it costs work per message, not per byte).
+   */
+  #openable(session: Session, bundle: Uint8Array): boolean {
+    let count = 0;
+    for (const _ of bundleMessages(bundle)) {
+      if (++count > MAX_CONTROL_BUNDLE_MESSAGES) break;
+    }
+    if (count <= MAX_CONTROL_BUNDLE_MESSAGES) return true;
+    this.#warn(
+      session,
+      "malformed_packet",
+      `a bundle holding a control message and over ${MAX_CONTROL_BUNDLE_MESSAGES} messages`,
+    );
+    const error = new ProtocolError(
+      "malformed_packet",
+      `A bundle that contains an /oscrouter/ message may hold at most ${MAX_CONTROL_BUNDLE_MESSAGES} messages; ` +
+        "it was refused whole; send control messages alone or in small bundles",
+      "#bundle",
+    );
+    if (this.#members.has(session)) this.sendError(session, error);
+    else this.#refuse(session, error);
+    return false;
   }
 
   #route(session: Session, member: Member, message: Uint8Array): void {

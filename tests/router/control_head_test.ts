@@ -121,7 +121,8 @@ Deno.test("control messages: an 8 MiB ping of type tags, a bundle of pings and a
     // Decoding every argument took over 1 s for the first on this machine; reading the head, ~50 ms.
     assert.ok(ms < 700, `${ms.toFixed(0)} ms for ${packet.length} bytes`);
   }
-  assert.deepEqual(a.received, [], "pings get no reply");
+  // The bundle of pings holds over 256 messages: refused whole, with one reply; pings get none.
+  assert.deepEqual(a.take().map((p) => errorOf(p)[0]), ["malformed_packet"]);
   assert.equal(b.received.length, 1, "the private message reached bob");
   const got = b.received[0]!;
   const sent = cases[2]!;
@@ -155,13 +156,27 @@ Deno.test("register: arguments after the fifth are never read, whatever they are
 
 Deno.test("a bundle of bad control messages: one reply per error code, and it costs little", () => {
   const { router, a, b } = setup();
-  // 1 MiB of reserved addresses, then of private messages without a key: each used to build its own reply (seconds).
-  for (const [address, code] of [["/oscrouter/nope", "reserved_address"], ["/oscrouter/private", "malformed_packet"]]) {
-    const bundle = bigBundle(address!, MIB);
+  // 1 MiB of reserved addresses, then of private messages without a key: each used to build its own reply (seconds);
+  // over 256 messages, such a bundle is now refused whole with one reply.
+  for (const address of ["/oscrouter/nope", "/oscrouter/private"]) {
+    const bundle = bigBundle(address, MIB);
     const started = performance.now();
     router.receive(a, bundle);
     const ms = performance.now() - started;
     assert.ok(ms < 700, `${ms.toFixed(0)} ms`);
+    const replies = a.take().map((p) => errorOf(p));
+    assert.deepEqual(replies.map(([code]) => code), ["malformed_packet"]);
+    assert.match(replies[0]![1], /at most 256 messages/);
+  }
+  // At the limit, the bundle is opened: 256 bad messages of one kind, one reply.
+  for (const [address, code] of [["/oscrouter/nope", "reserved_address"], ["/oscrouter/private", "malformed_packet"]]) {
+    router.receive(
+      a,
+      encodeBundle({
+        timetag: 1n,
+        elements: Array.from({ length: 256 }, () => msg(address!)).map((m) => decodePacket(m)),
+      }),
+    );
     assert.deepEqual(a.take().map((p) => errorOf(p)[0]), [code]);
   }
   // Different codes in one bundle each get their reply; the next bundle gets its own again.
