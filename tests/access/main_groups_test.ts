@@ -3,17 +3,9 @@ import assert from "node:assert/strict";
 import { hashPassword } from "../../lib/access/password_hash.ts";
 import { registerOnce } from "./net_client.ts";
 import { NetClient } from "./net_client.ts";
+import { freePort, MAIN, PERMISSIONS } from "../main_process.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const EXAMPLE = new URL("../../examples/deploy/groups.toml", import.meta.url).pathname;
-const PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write"];
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
-}
 
 /** main.ts on a free port; its stderr is collected. */
 class Main {

@@ -1,15 +1,6 @@
 /** The start-up lines that tell musicians where to connect (main.ts as a subprocess). */
 import assert from "node:assert/strict";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write"];
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
-}
+import { freePort, MAIN, PERMISSIONS } from "../main_process.ts";
 
 /** Starts main.ts, reads its log until `last` matches, stops it; returns the log. */
 async function startupLog(permissions: string[], args: string[], last: RegExp): Promise<string> {

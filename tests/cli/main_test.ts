@@ -2,16 +2,7 @@
 import assert from "node:assert/strict";
 import denoConfig from "../../deno.json" with { type: "json" };
 import { TestClient } from "../server/test_client.ts";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write"];
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
-}
+import { freePort, MAIN, PERMISSIONS } from "../main_process.ts";
 
 async function runToEnd(args: string[], env: Record<string, string> = {}) {
   const out = await new Deno.Command(Deno.execPath(), {

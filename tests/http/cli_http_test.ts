@@ -1,16 +1,7 @@
 /** The HTTP flags as an operator gives them to main.ts (a subprocess). */
 import assert from "node:assert/strict";
 import { get, RawWebSocket } from "./raw.ts";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write"];
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
-}
+import { freePort, MAIN, PERMISSIONS } from "../main_process.ts";
 
 Deno.test("cli http: --http-token-file, --http-allow-host and --http-allow-origin apply", async () => {
   const dir = await Deno.makeTempDir();

@@ -3,16 +3,7 @@
  * router's words that names the flag to change, and no port left open (main.ts as a subprocess).
  */
 import assert from "node:assert/strict";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write"];
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
-}
+import { freePort, MAIN, PERMISSIONS } from "../main_process.ts";
 
 /** Runs main.ts to its end (killed after 15 s if it hangs); returns exit code, stderr and seconds taken. */
 async function run(args: string[], permissions = PERMISSIONS) {
