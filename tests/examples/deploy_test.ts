@@ -29,6 +29,14 @@ Deno.test("deploy: the systemd unit's MemoryMax fits a 1 GB Pi and covers the me
   assert.match(unit, /--max-memory-bytes/, "the comment says why");
 });
 
+Deno.test("deploy: the systemd unit reloads the groups file on reload and lets the router list its addresses", async () => {
+  const unit = await Deno.readTextFile(`${ROOT}examples/deploy/tcposcrouter.service`);
+  assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m, "systemctl reload sends SIGHUP");
+  const families = /^RestrictAddressFamilies=(.*)$/m.exec(unit)?.[1]?.split(/\s+/) ?? [];
+  // getifaddrs (Deno.networkInterfaces) asks the kernel over netlink; the OSC and HTTP ports need IPv4 and IPv6.
+  for (const family of ["AF_INET", "AF_INET6", "AF_NETLINK"]) assert.ok(families.includes(family), family);
+});
+
 Deno.test("deploy: .ci/package makes one archive per target with binary, README, checksums and (Linux) the unit", async () => {
   const dir = await Deno.makeTempDir();
   try {
