@@ -20,6 +20,7 @@ import {
   type Sink,
   type TextFormatter,
 } from "@logtape/logtape";
+import { concatBytes } from "../framing/concat.ts";
 import { BufferedSink, type LineWriter } from "./buffered_sink.ts";
 import { FloodFilter, type FloodLimit } from "./flood_filter.ts";
 import { escapeJsonLine, escapeLogText } from "./log_escape.ts";
@@ -140,12 +141,7 @@ const stderrWriter: LineWriter = {
   async write(lines: readonly Uint8Array[]): Promise<void> {
     let bytes = 0;
     for (const line of lines) bytes += line.length;
-    const all = new Uint8Array(bytes);
-    let offset = 0;
-    for (const line of lines) {
-      all.set(line, offset);
-      offset += line.length;
-    }
+    const all = concatBytes(lines, bytes);
     let written = 0;
     while (written < all.length) written += await Deno.stderr.write(all.subarray(written));
   },

@@ -5,6 +5,7 @@
  */
 
 import type { LineWriter } from "./buffered_sink.ts";
+import { concatBytes } from "../framing/concat.ts";
 
 /** Options of a {@linkcode RotatingFile}. */
 export interface RotatingFileOptions {
@@ -136,12 +137,5 @@ export class RotatingFile implements LineWriter {
 }
 
 function concat(lines: readonly Uint8Array[], start: number, end: number, bytes: number): Uint8Array {
-  if (end - start === 1) return lines[start]!;
-  const out = new Uint8Array(bytes);
-  let offset = 0;
-  for (let i = start; i < end; i++) {
-    out.set(lines[i]!, offset);
-    offset += lines[i]!.length;
-  }
-  return out;
+  return end - start === 1 ? lines[start]! : concatBytes(lines.slice(start, end), bytes);
 }

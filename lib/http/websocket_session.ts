@@ -11,6 +11,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Socket } from "node:net";
 // @ts-types="npm:@types/ws@^8.18.1"
 import type { WebSocket } from "ws";
+import { concatBytes } from "../framing/concat.ts";
 import type { OutgoingPacket } from "../framing/outgoing.ts";
 import type { BudgetHolder, MemoryBudget } from "../limits/memory_budget.ts";
 import { ProtocolError } from "../router/error_code.ts";
@@ -305,13 +306,7 @@ function toBytes(data: unknown): Uint8Array {
     const parts = data as Uint8Array[];
     let total = 0;
     for (const p of parts) total += p.length;
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(parts, total);
   }
   return new Uint8Array(data as ArrayBuffer);
 }
