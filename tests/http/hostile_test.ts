@@ -41,6 +41,30 @@ async function withHttp(
 const s = (value: string) => ({ type: "s" as const, value });
 const encoder = new TextEncoder();
 
+/** Upgrades /osc by hand and registers `user` in band: a WebSocket client that then never reads. */
+async function nonReadingWebSocket(port: number, user: string): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(encoder.encode(
+    `GET /osc HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  ));
+  await conn.write(clientFrame(
+    2,
+    encodeMessage({ address: "/oscrouter/register", args: [s(user), s("pw"), s("band"), s("gpw"), s("ws1")] }),
+  ));
+  return conn;
+}
+
+/** `count` length-prefixed 8 KB /flood packets in one buffer. */
+function floodBurst(count: number): Uint8Array {
+  const packet = encodeLengthPrefixFrame(
+    encodeMessage({ address: "/flood", args: [{ type: "b", value: new Uint8Array(8000) }] }),
+  );
+  const burst = new Uint8Array(packet.length * count);
+  for (let i = 0; i < count; i++) burst.set(packet, i * packet.length);
+  return burst;
+}
+
 function oscOf(payload: Uint8Array): OscMessage {
   return decodePacket(payload) as OscMessage;
 }
@@ -224,28 +248,13 @@ Deno.test("hostile http: an exception while handling one client's message closes
 
 Deno.test("hostile http: a WebSocket client that never reads is cut off (queue bound), its bytes charged to the budget", async () => {
   await withHttp({ maxQueueBytes: 256 * 1024 }, { writeTimeoutMs: 60_000 }, async ({ server, port, lp }) => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const conn = await nonReadingWebSocket(port, "sleepy");
     const sender = await TestClient.connect(lp);
     try {
-      await conn.write(encoder.encode(
-        `GET /osc HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-      ));
-      await conn.write(clientFrame(
-        2,
-        encodeMessage({
-          address: "/oscrouter/register",
-          args: [s("sleepy"), s("pw"), s("band"), s("gpw"), s("ws1")],
-        }),
-      ));
       await eventually(() => server.router.userCount === 1, "registered");
       await sender.register("sender");
       let peak = 0;
-      const packet = encodeLengthPrefixFrame(
-        encodeMessage({ address: "/flood", args: [{ type: "b", value: new Uint8Array(8000) }] }),
-      );
-      const burst = new Uint8Array(packet.length * 5);
-      for (let i = 0; i < 5; i++) burst.set(packet, i * packet.length);
+      const burst = floodBurst(5);
       const before = server.slowConsumers;
       for (let i = 0; i < 4000 && server.slowConsumers === before; i++) {
         await sender.sendRaw(burst); // 40 KB a time: kernel buffers fill, then the router's queue
@@ -270,27 +279,12 @@ Deno.test("hostile http: a WebSocket client that takes nothing for the write tim
     { maxQueueBytes: 256 * 1024 * 1024, maxMemoryBytes: 512 * 1024 * 1024 },
     { writeTimeoutMs: 500 },
     async ({ server, port, lp }) => {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const conn = await nonReadingWebSocket(port, "stalled");
       const sender = await TestClient.connect(lp);
       try {
-        await conn.write(encoder.encode(
-          `GET /osc HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        ));
-        await conn.write(clientFrame(
-          2,
-          encodeMessage({
-            address: "/oscrouter/register",
-            args: [s("stalled"), s("pw"), s("band"), s("gpw"), s("ws1")],
-          }),
-        ));
         await eventually(() => server.router.userCount === 1, "registered");
         await sender.register("sender");
-        const packet = encodeLengthPrefixFrame(
-          encodeMessage({ address: "/flood", args: [{ type: "b", value: new Uint8Array(8000) }] }),
-        );
-        const burst = new Uint8Array(packet.length * 100);
-        for (let i = 0; i < 100; i++) burst.set(packet, i * packet.length);
+        const burst = floodBurst(100);
         const before = server.slowConsumers;
         // Fill the kernel's buffers (a few MB), then keep a little waiting: no byte is taken.
         for (let i = 0; i < 40 && server.slowConsumers === before; i++) await sender.sendRaw(burst);
