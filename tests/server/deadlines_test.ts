@@ -3,29 +3,15 @@
  * bound; the ping timeout closes a client that pinged and then went silent without closing.
  */
 import assert from "node:assert/strict";
-import { encodeLengthPrefixFrame } from "../../lib/framing/length_prefix.ts";
-import { encodeMessage } from "../../lib/osc/codec.ts";
-import { eventually, withServer } from "./harness.ts";
-import { s, TestClient, userNames } from "./test_client.ts";
+import { eventually, withServer, withSlowReceiver } from "./harness.ts";
+import { TestClient, userNames } from "./test_client.ts";
 
 Deno.test("write deadline: a client that never reads is cut off below its byte bound; the others go on", async () => {
   const maxQueueBytes = 64 << 20; // far above what is sent: only the deadline can cut
   const writeTimeoutMs = 500;
   await withServer({ maxQueueBytes, writeTimeoutMs }, async ({ server, lp }) => {
-    const sender = await TestClient.connect(lp);
-    const fast = await TestClient.connect(lp);
-    const slow = await Deno.connect({ hostname: "127.0.0.1", port: lp });
+    const { sender, fast, close } = await withSlowReceiver(server, lp);
     try {
-      await sender.register("sender");
-      await fast.register("fast");
-      await slow.write(encodeLengthPrefixFrame(encodeMessage({
-        address: "/oscrouter/register",
-        args: [s("slow"), s("p"), s("band"), s("gpw")],
-      })));
-      await eventually(() => server.router.userCount === 3, "slow registered");
-      await eventually(() => sender.queued >= 2 && fast.queued >= 1, "user lists arrive");
-      while (sender.queued > 0) await sender.next();
-      while (fast.queued > 0) await fast.next();
       const blob = { type: "b" as const, value: new Uint8Array(4096) };
       let sent = 0;
       // 4 KB messages until the slow client is cut: the kernel's buffers fill, then its queue stops moving.
@@ -50,9 +36,7 @@ Deno.test("write deadline: a client that never reads is cut off below its byte b
       while (m.address === "/chunk") m = await fast.nextMessage(); // the one sent as the cut happened
       assert.equal(m.address, "/after");
     } finally {
-      await sender.close();
-      await fast.close();
-      slow.close();
+      await close();
     }
   });
 });

@@ -4,7 +4,7 @@ import { encodeSlipFrame } from "../../lib/framing/slip.ts";
 import { decodePacket, encodeBundle, encodeMessage } from "../../lib/osc/codec.ts";
 import type { OscMessage } from "../../lib/osc/types.ts";
 import { hex, toHex } from "../hex.ts";
-import { eventually, withServer } from "./harness.ts";
+import { eventually, withServer, withSlowReceiver } from "./harness.ts";
 import { s, TestClient, userNames } from "./test_client.ts";
 
 Deno.test("server: a length-prefix client and a SLIP client in one group, blob with 0xC0 and 0xDB", async () => {
@@ -294,21 +294,9 @@ Deno.test("server: --max-connections refuses the one over with server_full", asy
 Deno.test("server: a client that never reads is cut off at its bound; the others are not delayed", async () => {
   const maxQueueBytes = 256 * 1024;
   await withServer({ maxQueueBytes }, async ({ server, lp }) => {
-    const sender = await TestClient.connect(lp);
-    const fast = await TestClient.connect(lp);
     // The slow client registers by hand and then never reads again.
-    const slow = await Deno.connect({ hostname: "127.0.0.1", port: lp });
+    const { sender, fast, slow, close } = await withSlowReceiver(server, lp);
     try {
-      await sender.register("sender");
-      await fast.register("fast");
-      await slow.write(encodeLengthPrefixFrame(encodeMessage({
-        address: "/oscrouter/register",
-        args: [s("slow"), s("p"), s("band"), s("gpw")],
-      })));
-      await eventually(() => server.router.userCount === 3, "slow registered");
-      await eventually(() => sender.queued >= 2 && fast.queued >= 1, "user lists arrive");
-      while (sender.queued > 0) await sender.next();
-      while (fast.queued > 0) await fast.next();
       const blob = { type: "b" as const, value: new Uint8Array(4096) };
       const total = 4000; // 16 MB: more than the kernel's socket buffers and the bound together
       const started = performance.now();
@@ -343,9 +331,7 @@ Deno.test("server: a client that never reads is cut off at its bound; the others
       }
       assert.ok(closed, "the slow client was disconnected");
     } finally {
-      await sender.close();
-      await fast.close();
-      slow.close();
+      await close();
     }
   });
 });
