@@ -9,7 +9,8 @@
  * address_slash, r_and_arrays, array_rules, bundle_depth); one more, on this side:
  *
  *   snan_float32  A JavaScript number cannot hold a float32 signalling NaN: V8 sets its quiet bit
- *                 when it widens it. liblo's value for such an `f` is compared with that bit set.
+ *                 when it widens it. liblo's value for such an `f` is compared with that bit set; the
+ *                 same for a float64 signalling NaN in a `d`, which V8 quiets when it reads it.
  *
  * Nothing else is excepted: no packet is skipped.
  */
@@ -20,7 +21,7 @@ import { OscDecodeError } from "../../lib/osc/errors.ts";
 import type { OscArg, OscBundle, OscPacket } from "../../lib/osc/types.ts";
 import { MAX_ARRAY_DEPTH, MAX_BUNDLE_DEPTH, scanPacket } from "../../lib/osc/validate.ts";
 import { toHex } from "../hex.ts";
-import { blobEdgeFamily, edgePacket, isSignallingNaN32 } from "../osc/edges.ts";
+import { blobEdgeFamily, edgePacket, isSignallingNaN32, isSignallingNaN64 } from "../osc/edges.ts";
 
 const PACKETS = 100_000;
 const SCRIPT = new URL("./liblo_verdict.py", import.meta.url).pathname;
@@ -88,6 +89,9 @@ function normalise(node: Tree, maskStrings: boolean): Tree {
     if (type === "f" && isSignallingNaN32(parseInt(value!, 16))) {
       return (parseInt(value!, 16) + 0x400000).toString(16).padStart(8, "0");
     }
+    if (type === "d" && isSignallingNaN64(parseInt(value!.slice(0, 8), 16), parseInt(value!.slice(8), 16))) {
+      return (parseInt(value!.slice(0, 8), 16) + 0x80000).toString(16).padStart(8, "0") + value!.slice(8);
+    }
     if (maskStrings && (type === "s" || type === "S")) return "?";
     return value;
   });
@@ -139,7 +143,7 @@ async function libloVerdicts(all: Uint8Array[]): Promise<Verdict[]> {
 Deno.test({
   name: "liblo differential: scanPacket and decodePacket agree with liblo on 100,000 edge packets",
   async fn() {
-    const seed = Date.now() % 2 ** 31;
+    const seed = Number(Deno.env.get("LIBLO_SEED") ?? Date.now() % 2 ** 31); // LIBLO_SEED replays a failure
     const all = packets(seed);
     const verdicts = await libloVerdicts(all);
     const rules = new Map<string, number>();
