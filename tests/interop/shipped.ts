@@ -10,13 +10,21 @@ export const PD_PATCH = `${ROOT}examples/puredata/tcposcrouter-client.pd`;
 
 /** A router on the ports the examples name; a clear error when another router holds them. */
 export async function withDefaultRouter(body: () => Promise<void>): Promise<void> {
-  let server: Server;
-  try {
-    server = Server.start({ ...DEFAULT_SERVER_OPTIONS, hostname: "127.0.0.1" });
-  } catch (error) {
-    throw new Error(
-      `the shipped examples use 127.0.0.1:55555 and 55556, which are busy (${error}); stop the router running there`,
-    );
+  let server: Server | undefined;
+  // Both ports lie in Linux's ephemeral range: a client socket of an earlier test may hold one for
+  // a moment (.ci/run reserves them; a developer's machine may not), so a busy port is retried briefly.
+  const deadline = Date.now() + 10_000;
+  while (server === undefined) {
+    try {
+      server = Server.start({ ...DEFAULT_SERVER_OPTIONS, hostname: "127.0.0.1" });
+    } catch (error) {
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the shipped examples use 127.0.0.1:55555 and 55556, which are busy (${error}); stop the router running there`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
   try {
     await body();
