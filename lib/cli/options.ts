@@ -225,7 +225,7 @@ interface OptionSpec<T> {
   readonly default: T;
   /** How help shows the default, when `JSON.stringify(default)` would not say it well. */
   readonly defaultText: string | undefined;
-  /** The allowed values, shown by help (`parse` checks them). */
+  /** The allowed texts, shown by help (`parse` checks them). */
   readonly choices: readonly string[] | undefined;
   /** The command refuses to run without the flag or its variable. */
   readonly mandatory: boolean;
@@ -307,17 +307,6 @@ function list(text: string): string[] {
   return text.split(",").map((item) => item.trim()).filter((item) => item !== "");
 }
 
-/** One of `choices`. */
-function oneOf<C extends string>(choices: readonly C[]): (text: string) => C {
-  return (text) => {
-    const choice = choices.find((c) => c === text);
-    if (choice === undefined) {
-      throw new InvalidArgumentError(`must be one of ${choices.join(", ")}, got '${text}'`);
-    }
-    return choice;
-  };
-}
-
 /** Parses "host:port", "[ipv6]:port" or ":port" (all interfaces). */
 function endpoint(text: string): Endpoint {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text.trim());
@@ -330,17 +319,38 @@ function endpoint(text: string): Endpoint {
   return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port: portNumber };
 }
 
-/** The name of each framing on the command line (`Record` over `Framing`: a new framing needs a name). */
-const FRAMING_NAMES: Readonly<Record<Framing, string>> = { "length-prefix": "length", slip: "slip" };
-
-/** Reads a framing by its command-line name. */
-function framing(text: string): Framing {
-  const found = (Object.keys(FRAMING_NAMES) as Framing[]).find((f) => FRAMING_NAMES[f] === text);
-  if (found === undefined) {
-    throw new InvalidArgumentError(`must be one of ${Object.values(FRAMING_NAMES).join(", ")}, got '${text}'`);
-  }
-  return found;
+/**
+ * An option whose text is one of the names of `values`; help lists the names and shows the
+ * default's name.
+ */
+function choice<T>(
+  flags: string,
+  variable: string,
+  description: string,
+  values: Readonly<Record<string, T>>,
+  defaultValue: T,
+): OptionSpec<T> {
+  const names = Object.keys(values);
+  const parse = (text: string): T => {
+    if (!Object.hasOwn(values, text)) {
+      throw new InvalidArgumentError(`must be one of ${names.join(", ")}, got '${text}'`);
+    }
+    return values[text]!;
+  };
+  const defaultName = names.find((name) => values[name] === defaultValue);
+  return valued(flags, variable, description, parse, defaultValue, {
+    choices: names,
+    defaultText: JSON.stringify(defaultName),
+  });
 }
+
+/** Each name as its own value, for {@linkcode choice}. */
+function named<C extends string>(names: readonly C[]): Readonly<Record<string, C>> {
+  return Object.fromEntries(names.map((name) => [name, name]));
+}
+
+/** The framings by their command-line names. */
+const FRAMINGS_BY_NAME: Readonly<Record<string, Framing>> = { length: "length-prefix", slip: "slip" };
 
 const d = DEFAULT_SERVER_OPTIONS;
 
@@ -353,26 +363,8 @@ const LOG_OPTIONS = {
     text,
     undefined,
   ),
-  logLevel: valued<LogLevel>(
-    "--log-level <level>",
-    "TCPOSCROUTER_LOG_LEVEL",
-    "lowest level logged",
-    oneOf(LOG_LEVELS),
-    "info",
-    {
-      choices: LOG_LEVELS,
-    },
-  ),
-  logFormat: valued<LogFormat>(
-    "--log-format <format>",
-    "TCPOSCROUTER_LOG_FORMAT",
-    "log line format",
-    oneOf(LOG_FORMATS),
-    "text",
-    {
-      choices: LOG_FORMATS,
-    },
-  ),
+  logLevel: choice("--log-level <level>", "TCPOSCROUTER_LOG_LEVEL", "lowest level logged", named(LOG_LEVELS), "info"),
+  logFormat: choice("--log-format <format>", "TCPOSCROUTER_LOG_FORMAT", "log line format", named(LOG_FORMATS), "text"),
   logMaxFileBytes: valued(
     "--log-max-bytes <bytes>",
     "TCPOSCROUTER_LOG_MAX_BYTES",
@@ -396,14 +388,14 @@ const ROUTER_OPTIONS = {
     "TCPOSCROUTER_OSC_PORT",
     "port for OSC 1.0 (length-prefix) clients",
     port,
-    d.lengthPrefixPort ?? 55555,
+    d.lengthPrefixPort!,
   ),
   osc11Port: valued(
     "--osc11-port <port>",
     "TCPOSCROUTER_OSC11_PORT",
     "port for OSC 1.1 (SLIP) clients",
     port,
-    d.slipPort ?? 55556,
+    d.slipPort!,
   ),
   disableOsc10: toggle("--disable-osc10", "TCPOSCROUTER_DISABLE_OSC10", "do not open the OSC 1.0 port"),
   disableOsc11: toggle("--disable-osc11", "TCPOSCROUTER_DISABLE_OSC11", "do not open the OSC 1.1 port"),
@@ -539,13 +531,12 @@ const ROUTER_OPTIONS = {
 /** The bridge subcommand's options, in help order. */
 const BRIDGE_OPTIONS = {
   server: required("--server <host:port>", "TCPOSCROUTER_BRIDGE_SERVER", "the router (required)", endpoint),
-  framing: valued(
+  framing: choice(
     "--framing <framing>",
     "TCPOSCROUTER_BRIDGE_FRAMING",
     "how to talk to the router: length (OSC 1.0) or slip (OSC 1.1)",
-    framing,
+    FRAMINGS_BY_NAME,
     "length-prefix",
-    { choices: Object.values(FRAMING_NAMES), defaultText: JSON.stringify(FRAMING_NAMES["length-prefix"]) },
   ),
   user: required("--user <name>", "TCPOSCROUTER_BRIDGE_USER", "user name in the group (required)", text),
   group: required("--group <name>", "TCPOSCROUTER_BRIDGE_GROUP", "group to join (required)", text),
