@@ -592,34 +592,75 @@ const HASH_PASSWORD_OPTIONS = {
   ),
 };
 
-/** One option as added to commander, beside its spec. */
-interface Added {
-  spec: OptionSpec<unknown>;
-  option: Option;
-}
-
 /**
- * Adds a list of options to a command and returns what reads them back.
- *
- * @param command the command
- * @param specs the options
- * @param variables collects each option's variable, for help
- * @returns the added options by the name of their value
+ * A list of options added to a command: commander parses them (with help and validation), and
+ * the same list reads the variables and the typed values back.
  */
-function addOptions(command: Command, specs: OptionSpecs, variables: Map<Option, string>): Map<string, Added> {
-  const added = new Map<string, Added>();
-  for (const [key, spec] of Object.entries(specs)) {
-    const option = new Option(spec.flags, spec.description);
-    if (spec.choices !== undefined) option.choices(spec.choices);
-    if (!option.isBoolean()) {
-      option.argParser((value: string) => parseText(option, spec, value, undefined));
-      if (spec.default !== undefined) option.default(spec.default, spec.defaultText);
+class CommandOptions<S extends OptionSpecs> {
+  readonly #command: Command;
+  /** Each option as commander has it, beside its spec, by the name of its value. */
+  readonly #added = new Map<string, { spec: OptionSpec<unknown>; option: Option }>();
+
+  /**
+   * @param command the command the options are added to
+   * @param specs the options, in help order
+   * @param variables collects each option's variable, for help
+   */
+  constructor(command: Command, specs: S, variables: Map<Option, string>) {
+    this.#command = command;
+    for (const [key, spec] of Object.entries(specs)) {
+      const option = new Option(spec.flags, spec.description);
+      if (spec.choices !== undefined) option.choices(spec.choices);
+      if (!option.isBoolean()) {
+        option.argParser((value: string) => parseText(option, spec, value, undefined));
+        if (spec.default !== undefined) option.default(spec.default, spec.defaultText);
+      }
+      if (spec.variable !== undefined) variables.set(option, spec.variable);
+      command.addOption(option);
+      this.#added.set(key, { spec, option });
     }
-    if (spec.variable !== undefined) variables.set(option, spec.variable);
-    command.addOption(option);
-    added.set(key, { spec, option });
   }
-  return added;
+
+  /**
+   * Hands the variables in `env` of the options whose flag was not given to commander, with the
+   * source `"env"`. Called once the command line is parsed, as commander itself does with
+   * `process.env`: a flag wins, and a variable it overrides is not even read.
+   */
+  applyVariables(env: Environment): void {
+    for (const { spec, option } of this.#added.values()) {
+      const value = spec.variable === undefined ? undefined : env[spec.variable];
+      if (value === undefined || this.#command.getOptionValueSource(option.attributeName()) === "cli") continue;
+      const parsed = parseText(option, spec, value, spec.variable);
+      this.#command.setOptionValueWithSource(option.attributeName(), parsed, "env");
+    }
+  }
+
+  /** The first of these options given on the command line, if any. */
+  givenFlag(): Option | undefined {
+    for (const { option } of this.#added.values()) {
+      if (this.#command.getOptionValueSource(option.attributeName()) === "cli") return option;
+    }
+    return undefined;
+  }
+
+  /**
+   * The typed values, once commander has parsed the command line and the variables are applied.
+   *
+   * @throws {UsageError} when a mandatory option has neither its flag nor its variable
+   */
+  read(): OptionValues<S> {
+    const values: Record<string, unknown> = {};
+    for (const [key, { spec, option }] of this.#added) {
+      const value: unknown = this.#command.getOptionValue(option.attributeName()) ?? spec.default;
+      if (spec.mandatory && value === undefined) {
+        throw new UsageError("missing_option", `missing ${option.flags}: give the flag${variableHint(spec)}`);
+      }
+      values[key] = value;
+    }
+    // Each value is what the spec's own `parse` returned (from the flag or the variable), `true`
+    // for a switch's flag, or the spec's default: the type `OptionValues<S>` gives it.
+    return values as OptionValues<S>;
+  }
 }
 
 /** Reads a flag's argument or a variable's value with the option's parser; a bad one is a typed error. */
@@ -630,38 +671,6 @@ function parseText(option: Option, spec: OptionSpec<unknown>, value: string, var
     if (!(error instanceof InvalidArgumentError)) throw error;
     throw new InvalidOptionValueError(option.long ?? option.flags, variable, value, error.message);
   }
-}
-
-/**
- * Hands the variables in `env` of the options whose flag was not given to commander, with the
- * source `"env"`. Called once the command line is parsed, as commander itself does with
- * `process.env`: a flag wins, and a variable it overrides is not even read.
- */
-function applyVariables(command: Command, added: Map<string, Added>, env: Environment): void {
-  for (const { spec, option } of added.values()) {
-    const value = spec.variable === undefined ? undefined : env[spec.variable];
-    if (value === undefined || command.getOptionValueSource(option.attributeName()) === "cli") continue;
-    command.setOptionValueWithSource(option.attributeName(), parseText(option, spec, value, spec.variable), "env");
-  }
-}
-
-/**
- * The typed values of a command's options after parsing.
- *
- * @throws {UsageError} when a mandatory option has neither its flag nor its variable
- */
-function readValues<S extends OptionSpecs>(command: Command, added: Map<string, Added>): OptionValues<S> {
-  const values: Record<string, unknown> = {};
-  for (const [key, { spec, option }] of added) {
-    const value: unknown = command.getOptionValue(option.attributeName()) ?? spec.default;
-    if (spec.mandatory && value === undefined) {
-      throw new UsageError("missing_option", `missing ${option.flags}: give the flag${variableHint(spec)}`);
-    }
-    values[key] = value;
-  }
-  // Each value is what the spec's own `parse` returned (from the flag or the variable), `true` for
-  // a switch's flag, or the spec's default: the type `OptionValues` gives it.
-  return values as OptionValues<S>;
 }
 
 function variableHint(spec: OptionSpec<unknown>): string {
@@ -881,7 +890,7 @@ export function parseCommandLine(
     .enablePositionalOptions()
     .version(version, "-V, --version", "print the version and exit")
     .helpOption("-h, --help", "show this help and exit");
-  const routerOptions = addOptions(program, ROUTER_OPTIONS, variables);
+  const routerOptions = new CommandOptions(program, ROUTER_OPTIONS, variables);
   program
     .addHelpText(
       "after",
@@ -902,7 +911,7 @@ export function parseCommandLine(
         "from TCPOSCROUTER_USER_PASSWORD and TCPOSCROUTER_GROUP_PASSWORD or from --password-file, never from " +
         "the command line (other users of the machine can read process arguments).",
     );
-  const bridgeOptions = addOptions(bridge, BRIDGE_OPTIONS, variables);
+  const bridgeOptions = new CommandOptions(bridge, BRIDGE_OPTIONS, variables);
   bridge
     .addHelpText(
       "after",
@@ -919,7 +928,7 @@ export function parseCommandLine(
       "Read a password without echo (from the terminal, or the first line of standard input when piped) and " +
         "print the line to paste into the groups file: a salted scrypt hash, never the password.",
     );
-  const hashPasswordOptions = addOptions(hashPassword, HASH_PASSWORD_OPTIONS, variables);
+  const hashPasswordOptions = new CommandOptions(hashPassword, HASH_PASSWORD_OPTIONS, variables);
   hashPassword.addHelpText(
     "after",
     "\nExamples:\n" +
@@ -929,33 +938,28 @@ export function parseCommandLine(
   );
 
   program.hook("preSubcommand", (_program, subcommand) => {
-    const given = [...routerOptions.values()].find(({ option }) =>
-      program.getOptionValueSource(option.attributeName()) === "cli"
-    );
+    const given = routerOptions.givenFlag();
     if (given === undefined) return;
     const name = subcommand.name();
     throw new UsageError(
       "misplaced_option",
-      `${given.option.long} before '${name}' is an option of the router, not of ${name}: ` +
+      `${given.long} before '${name}' is an option of the router, not of ${name}: ` +
         `put ${name}'s options after '${name}' (tcposcrouter ${name} --help lists them)`,
     );
   });
   // commander finds the command that runs; only its variables are read.
   let result: ParseResult | undefined;
   program.action(() => {
-    applyVariables(program, routerOptions, env);
-    result = { kind: "run", config: toConfig(readValues<typeof ROUTER_OPTIONS>(program, routerOptions), env) };
+    routerOptions.applyVariables(env);
+    result = { kind: "run", config: toConfig(routerOptions.read(), env) };
   });
   bridge.action(() => {
-    applyVariables(bridge, bridgeOptions, env);
-    result = { kind: "bridge", config: toBridgeConfig(readValues<typeof BRIDGE_OPTIONS>(bridge, bridgeOptions), env) };
+    bridgeOptions.applyVariables(env);
+    result = { kind: "bridge", config: toBridgeConfig(bridgeOptions.read(), env) };
   });
   hashPassword.action(() => {
-    applyVariables(hashPassword, hashPasswordOptions, env);
-    result = {
-      kind: "hash-password",
-      config: readValues<typeof HASH_PASSWORD_OPTIONS>(hashPassword, hashPasswordOptions),
-    };
+    hashPasswordOptions.applyVariables(env);
+    result = { kind: "hash-password", config: hashPasswordOptions.read() };
   });
 
   // `deno task start -- --version` (the npm habit) passes a leading "--": it separates the

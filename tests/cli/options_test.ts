@@ -151,3 +151,51 @@ Deno.test("options: a bad value's error names the flag or the variable, and says
     "TCPOSCROUTER_LOG_FORMAT (--log-format) must be one of text, json, got 'xml'; correct the variable or unset it",
   );
 });
+
+Deno.test("options: the whole settings when no option is given", () => {
+  assert.deepEqual(parseCommandLine([], {}, "0.0.0"), {
+    kind: "run",
+    config: {
+      server: {
+        hostname: "::",
+        lengthPrefixPort: 55555,
+        slipPort: 55556,
+        maxPacketBytes: 1048576,
+        maxQueueBytes: 4194304,
+        maxConnections: 256,
+        registerTimeoutMs: 60_000,
+        strictFraming: false,
+        maxMemoryBytes: 268435456,
+        writeTimeoutMs: 10_000,
+        maxConnectionsPerAddress: 32,
+        maxUnregisteredPerAddress: 8,
+        pingTimeoutMs: 15_000,
+      },
+      http: undefined,
+      log: { level: "info", format: "text", dir: undefined, maxFileBytes: 10485760, maxFiles: 5 },
+      access: { groupsFile: undefined, closed: false, registersPerSecond: 10 },
+    },
+  });
+  assert.deepEqual(parseCommandLine(BRIDGE, PASSWORDS, "0.0.0"), {
+    kind: "bridge",
+    config: {
+      bridge: {
+        server: { hostname: "127.0.0.1", port: 9 },
+        framing: "length-prefix",
+        user: "u",
+        group: "g",
+        listenUdp: { hostname: "127.0.0.1", port: 57130 },
+        sendUdp: { hostname: "127.0.0.1", port: 57120 },
+        maxQueueBytes: 1048576,
+        initialBackoffMs: 500,
+        maxBackoffMs: 30_000,
+      },
+      passwords: { userPassword: "userPw", groupPassword: "groupPw" },
+      log: { level: "info", format: "text", dir: undefined, maxFileBytes: 10485760, maxFiles: 5 },
+    },
+  });
+  assert.deepEqual(parseCommandLine(["hash-password"], {}, "0.0.0"), {
+    kind: "hash-password",
+    config: { user: undefined },
+  });
+});
