@@ -199,3 +199,16 @@ Deno.test("options: the whole settings when no option is given", () => {
     config: { user: undefined },
   });
 });
+
+Deno.test("options: TCPOSCROUTER_OSC11_PORT sets the OSC 1.1 port and no other; --register-timeout 3 is 3000 ms", () => {
+  const defaults = parseCommandLine([], {}, "0.0.0");
+  const osc11 = parseCommandLine([], { TCPOSCROUTER_OSC11_PORT: "6001" }, "0.0.0");
+  assert.ok(defaults.kind === "run" && osc11.kind === "run");
+  assert.deepEqual(osc11.config, { ...defaults.config, server: { ...defaults.config.server, slipPort: 6001 } });
+  const timeout = parseCommandLine(["--register-timeout", "3"], {}, "0.0.0");
+  assert.ok(timeout.kind === "run");
+  assert.deepEqual(timeout.config, {
+    ...defaults.config,
+    server: { ...defaults.config.server, registerTimeoutMs: 3000 },
+  });
+});
