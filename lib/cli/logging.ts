@@ -23,6 +23,7 @@ import {
 import { concatBytes } from "../framing/concat.ts";
 import { BufferedSink, type LineWriter } from "./buffered_sink.ts";
 import { FloodFilter, type FloodLimit } from "./flood_filter.ts";
+import { errorMessage } from "./error_message.ts";
 import { escapeJsonLine, escapeLogText } from "./log_escape.ts";
 import type { LogOptions } from "./options.ts";
 import { RotatingFile } from "./rotating_file.ts";
@@ -79,7 +80,7 @@ function logDirReason(cause: unknown): string {
   }
   if (cause instanceof Deno.errors.IsADirectory) return "tcposcrouter.log in it is a directory, not a file";
   // Anything else: the system's reason, without Deno's "(os error N): mkdir '...'" suffix.
-  const message = cause instanceof Error ? cause.message : String(cause);
+  const message = errorMessage(cause);
   return message.replace(/\s*\(os error \d+\).*$/s, "").toLowerCase() || "unknown error";
 }
 
@@ -156,7 +157,7 @@ function reportFailure(action: string, consequence: string): (error: unknown) =>
   return (error) => {
     getLogger(["tcposcrouter", "logging"]).error("{action} failed: {error}; {consequence}", {
       action,
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
       consequence,
     });
   };
