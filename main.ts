@@ -22,6 +22,8 @@ import { HttpListenError, type HttpServer, startHttp } from "./lib/http/http_ser
 import { ListenError, Server } from "./lib/server/server.ts";
 import { startSummary } from "./lib/server/summary.ts";
 import { connectInfo, connectLines, readInterfaceAddresses } from "./lib/net/interfaces.ts";
+import { formatHostPort } from "./lib/net/address.ts";
+import { errorMessage } from "./lib/util/error_text.ts";
 
 const VERSION: string = denoConfig.version;
 const logger = getLogger(["tcposcrouter", "main"]);
@@ -81,9 +83,8 @@ async function main(): Promise<number> {
     log: logPath ? `, logging to ${logPath}` : "",
   });
   for (const l of server.listening) {
-    const host = l.hostname.includes(":") ? `[${l.hostname}]` : l.hostname;
     logger.info("Listening on {address} for OSC {osc} ({framing})", {
-      address: `${host}:${l.port}`,
+      address: formatHostPort(l.hostname, l.port),
       osc: l.framing === "slip" ? "1.1" : "1.0",
       framing: l.framing === "slip" ? "SLIP" : "length prefix",
     });
@@ -209,7 +210,7 @@ async function runBridge(config: BridgeConfig): Promise<number> {
   try {
     passwords = await readPasswords(config.passwordFile);
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${errorMessage(error)}`);
     return 2;
   }
   try {
@@ -231,7 +232,7 @@ async function runBridge(config: BridgeConfig): Promise<number> {
     const { hostname, port } = config.bridge.listenUdp;
     logger.error("Cannot listen on UDP {address}: {error}; choose another with --listen-udp", {
       address: `${hostname}:${port}`,
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     await closeLogging();
     return 1;
@@ -263,7 +264,7 @@ async function readPasswords(file: string | undefined): Promise<[string, string]
     try {
       text = await readSmallTextFile(file, MAX_TOKEN_FILE_BYTES);
     } catch (error) {
-      throw new Error(`cannot read --password-file ${file}: ${error instanceof Error ? error.message : error}`);
+      throw new Error(`cannot read --password-file ${file}: ${errorMessage(error)}`);
     }
     const [user, group] = text.split(/\r?\n/);
     if (user === undefined || group === undefined) {
@@ -293,7 +294,7 @@ async function readTokenFile(file: string): Promise<string> {
   try {
     text = await readSmallTextFile(file, MAX_TOKEN_FILE_BYTES);
   } catch (error) {
-    const why = error instanceof Deno.errors.NotFound ? "no such file" : error instanceof Error ? error.message : error;
+    const why = error instanceof Deno.errors.NotFound ? "no such file" : errorMessage(error);
     throw new TokenFileError(`cannot read --http-token-file ${file}: ${why}`);
   }
   const token = text.split(/\r?\n/)[0]!.trim();

@@ -20,6 +20,7 @@ import { ProtocolError } from "../router/error_code.ts";
 import { checkName } from "../router/register.ts";
 import { parsePasswordHash, type PasswordHash, PasswordHashError } from "./password_hash.ts";
 import { readSmallTextFile } from "./read_small_file.ts";
+import { errorMessage } from "../util/error_text.ts";
 
 /** A group the operator declared. */
 export interface DeclaredGroup {
@@ -185,7 +186,7 @@ export async function loadGroupsFile(path: string): Promise<GroupsConfig> {
   try {
     text = await readSmallTextFile(path, MAX_GROUPS_FILE_BYTES);
   } catch (error) {
-    throw new GroupsFileError(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new GroupsFileError(`cannot read ${path}: ${errorMessage(error)}`);
   }
   try {
     return parseGroupsFile(text);

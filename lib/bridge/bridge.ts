@@ -18,8 +18,9 @@ import { OscDecodeError } from "../osc/errors.ts";
 import { scanPacket } from "../osc/validate.ts";
 import { errorPacket } from "../router/replies.ts";
 import { Outbox } from "../server/outbox.ts";
-import { WarningLimiter } from "../router/warning_limiter.ts";
+import { WarningLimiter } from "../util/warning_limiter.ts";
 import { type SourceFilter, sourceFilter } from "./source_filter.ts";
+import { errorMessage } from "../util/error_text.ts";
 
 const logger = getLogger(["tcposcrouter", "bridge"]);
 
@@ -233,7 +234,7 @@ export class Bridge {
         if (!this.#stopped) {
           logger.warn("Connection to the router at {server} failed: {error}", {
             server: `${server.hostname}:${server.port}`,
-            error: error instanceof Error ? error.message : error,
+            error: errorMessage(error),
           });
         }
       }

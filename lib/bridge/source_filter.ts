@@ -8,6 +8,7 @@
 
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
+import { errorMessage } from "../util/error_text.ts";
 
 /** An `--allow-udp-from` entry that cannot be used. */
 export class SourceFilterError extends Error {
@@ -81,7 +82,7 @@ export async function sourceFilter(allowUdpFrom: string[] | undefined, sendUdpHo
       resolved = await lookup(entry, { all: true });
     } catch (error) {
       throw new SourceFilterError(
-        `cannot resolve '${entry}' for --allow-udp-from: ${error instanceof Error ? error.message : error}`,
+        `cannot resolve '${entry}' for --allow-udp-from: ${errorMessage(error)}`,
       );
     }
     for (const { address } of resolved) allowed.add(normalize(address));

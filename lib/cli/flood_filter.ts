@@ -6,7 +6,7 @@
  */
 
 import { getLogger, type LogLevel, type LogRecord } from "@logtape/logtape";
-import { WarningLimiter } from "../router/warning_limiter.ts";
+import { WarningLimiter } from "../util/warning_limiter.ts";
 
 /** The limit of one category prefix (and every category under it). */
 export interface FloodLimit {

@@ -26,6 +26,7 @@ import { FloodFilter, type FloodLimit } from "./flood_filter.ts";
 import { escapeJsonLine, escapeLogText } from "./log_escape.ts";
 import type { LogOptions } from "./options.ts";
 import { RotatingFile } from "./rotating_file.ts";
+import { errorMessage } from "../util/error_text.ts";
 
 /** Bytes each sink holds at most before it drops lines (and counts them). */
 export const MAX_BUFFERED_LOG_BYTES = 1024 * 1024;
@@ -79,7 +80,7 @@ function logDirReason(cause: unknown): string {
   }
   if (cause instanceof Deno.errors.IsADirectory) return "tcposcrouter.log in it is a directory, not a file";
   // Anything else: the system's reason, without Deno's "(os error N): mkdir '...'" suffix.
-  const message = cause instanceof Error ? cause.message : String(cause);
+  const message = errorMessage(cause);
   return message.replace(/\s*\(os error \d+\).*$/s, "").toLowerCase() || "unknown error";
 }
 
@@ -156,7 +157,7 @@ function reportFailure(action: string, consequence: string): (error: unknown) =>
   return (error) => {
     getLogger(["tcposcrouter", "logging"]).error("{action} failed: {error}; {consequence}", {
       action,
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
       consequence,
     });
   };

@@ -18,6 +18,7 @@ import { ProtocolError } from "../router/error_code.ts";
 import type { Router } from "../router/router.ts";
 import type { Session } from "../router/session.ts";
 import { ClientWriter } from "./client_writer.ts";
+import { errorStack } from "../util/error_text.ts";
 
 const logger = getLogger(["tcposcrouter", "websocket"]);
 
@@ -199,7 +200,7 @@ export class WebSocketSession implements Session, BudgetHolder {
       logger.error("Error while handling a message from {peer} ({who}); closing it: {error}", {
         peer: this.peer,
         who: this.#who(),
-        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        error: errorStack(error),
       });
       this.#closeWith(CLOSE_CODE.internalError, "internal error");
     } finally {

@@ -29,7 +29,7 @@ import { parseRegister, rawStringArgs, REGISTER_ADDRESS, type RegisterRequest } 
 import { errorPacket, registerReply, userListPacket } from "./replies.ts";
 import { Secret } from "./secret.ts";
 import type { Session } from "./session.ts";
-import { WarningLimiter } from "./warning_limiter.ts";
+import { WarningLimiter } from "../util/warning_limiter.ts";
 import { EventLog } from "./event_log.ts";
 import { SessionTraffic } from "./session_traffic.ts";
 import { AttemptLimiter, type AttemptLimiterOptions } from "../access/attempt_limiter.ts";

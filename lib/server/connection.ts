@@ -17,8 +17,8 @@ import type { BudgetHolder, MemoryBudget } from "../limits/memory_budget.ts";
 import { ProtocolError } from "../router/error_code.ts";
 import type { Router } from "../router/router.ts";
 import type { Session } from "../router/session.ts";
-import { WarningLimiter } from "../router/warning_limiter.ts";
-import { addressKey, formatPeerAddress } from "../net/address.ts";
+import { WarningLimiter } from "../util/warning_limiter.ts";
+import { addressKey, formatPeer } from "../net/address.ts";
 import type { ChunkPool } from "./chunk_pool.ts";
 import { Outbox, type OverflowCause } from "./outbox.ts";
 
@@ -85,12 +85,6 @@ export interface ConnectionOptions {
   writeTimeoutMs?: number;
   /** Close a connection that has pinged once and then sent nothing for this long (ms); 0 never. */
   pingTimeoutMs?: number;
-}
-
-/** Formats a peer address; IPv4 clients on a dual-stack socket appear as plain IPv4. */
-export function formatPeer(addr: Deno.Addr): string {
-  if (addr.transport !== "tcp") return addr.transport;
-  return formatPeerAddress(addr.hostname, addr.port);
 }
 
 /**

@@ -10,12 +10,12 @@ import { encodeFrame } from "../framing/by_framing.ts";
 import { ProtocolError } from "../router/error_code.ts";
 import { errorPacket } from "../router/replies.ts";
 import { Router } from "../router/router.ts";
-import { WarningLimiter } from "../router/warning_limiter.ts";
+import { WarningLimiter } from "../util/warning_limiter.ts";
 import type { Session } from "../router/session.ts";
 import { MemoryBudget } from "../limits/memory_budget.ts";
-import { addressKey } from "../net/address.ts";
+import { addressKey, formatPeer } from "../net/address.ts";
 import { CHUNK_BYTES, ChunkPool } from "./chunk_pool.ts";
-import { Connection, formatPeer } from "./connection.ts";
+import { Connection } from "./connection.ts";
 
 const logger = getLogger(["tcposcrouter", "server"]);
 
