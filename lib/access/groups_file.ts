@@ -16,8 +16,8 @@
  */
 
 import { parse, TomlError } from "smol-toml";
-import { ProtocolError } from "../router/error_code.ts";
-import { checkName } from "../router/register.ts";
+import { ProtocolError } from "../protocol/error_code.ts";
+import { checkName } from "../protocol/names.ts";
 import { parsePasswordHash, type PasswordHash, PasswordHashError } from "./password_hash.ts";
 import { readSmallTextFile } from "./read_small_file.ts";
 import { errorMessage } from "../util/error_text.ts";

@@ -16,7 +16,7 @@ import { encodeSlipFrame } from "../framing/slip.ts";
 import { decodePacket, encodeMessage } from "../osc/codec.ts";
 import { OscDecodeError } from "../osc/errors.ts";
 import { scanPacket } from "../osc/validate.ts";
-import { errorPacket } from "../router/replies.ts";
+import { errorPacket } from "../protocol/replies.ts";
 import { Outbox } from "../server/outbox.ts";
 import { WarningLimiter } from "../util/warning_limiter.ts";
 import { type SourceFilter, sourceFilter } from "./source_filter.ts";

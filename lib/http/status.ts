@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ERROR_CODES, type ErrorCode } from "../router/error_code.ts";
+import { ERROR_CODES, type ErrorCode } from "../protocol/error_code.ts";
 import type { RouterEventKind } from "../router/event_log.ts";
 import type { Session } from "../router/session.ts";
 import type { Server } from "../server/server.ts";

@@ -14,7 +14,7 @@ import type { WebSocket } from "ws";
 import { concatBytes } from "../framing/concat.ts";
 import type { OutgoingPacket } from "../framing/outgoing.ts";
 import type { BudgetHolder, MemoryBudget } from "../limits/memory_budget.ts";
-import { ProtocolError } from "../router/error_code.ts";
+import { ProtocolError } from "../protocol/error_code.ts";
 import type { Router } from "../router/router.ts";
 import type { Session } from "../router/session.ts";
 import { ClientWriter } from "./client_writer.ts";

@@ -23,10 +23,11 @@ import {
   skipString,
 } from "../osc/validate.ts";
 import { argText } from "./arg_text.ts";
-import { ERROR_CODES, type ErrorCode, ProtocolError } from "./error_code.ts";
+import { ERROR_CODES, type ErrorCode, ProtocolError } from "../protocol/error_code.ts";
 import { PRIVATE_ADDRESS, rewritePrivate } from "./private_message.ts";
-import { parseRegister, rawStringArgs, REGISTER_ADDRESS, type RegisterRequest } from "./register.ts";
-import { errorPacket, registerReply, userListPacket } from "./replies.ts";
+import { REGISTER_ADDRESS } from "../protocol/names.ts";
+import { parseRegister, rawStringArgs, type RegisterRequest } from "./register.ts";
+import { errorPacket, registerReply, userListPacket } from "../protocol/replies.ts";
 import { Secret } from "./secret.ts";
 import type { Session } from "./session.ts";
 import { WarningLimiter } from "../util/warning_limiter.ts";

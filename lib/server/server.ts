@@ -7,8 +7,8 @@
 import { getLogger } from "@logtape/logtape";
 import type { Framing } from "../framing/detect.ts";
 import { encodeFrame } from "../framing/by_framing.ts";
-import { ProtocolError } from "../router/error_code.ts";
-import { errorPacket } from "../router/replies.ts";
+import { ProtocolError } from "../protocol/error_code.ts";
+import { errorPacket } from "../protocol/replies.ts";
 import { Router } from "../router/router.ts";
 import { WarningLimiter } from "../util/warning_limiter.ts";
 import type { Session } from "../router/session.ts";
