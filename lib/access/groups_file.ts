@@ -52,7 +52,7 @@ export class GroupsFileError extends SyntaxError {
 }
 
 /** The largest groups file read (a venue's file is a few KiB); a larger one, or one that is not a regular file, is refused. */
-export const MAX_GROUPS_FILE_BYTES = 1024 * 1024;
+const MAX_GROUPS_FILE_BYTES = 1024 * 1024;
 
 const GROUP_KEYS = new Set(["password", "users_only", "users"]);
 

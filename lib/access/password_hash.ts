@@ -10,7 +10,7 @@ import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
 
 /** The cost used by `hashPassword`: N = 2^15, r = 8, p = 1 (32 MiB, about 0.15 s on one core). */
-export const DEFAULT_SCRYPT_COST = { ln: 15, r: 8, p: 1 } as const;
+const DEFAULT_SCRYPT_COST = { ln: 15, r: 8, p: 1 } as const;
 
 /** The most memory one verification may use: a file cannot make the router allocate more. */
 const MAX_SCRYPT_MEMORY_BYTES = 256 * 1024 * 1024;

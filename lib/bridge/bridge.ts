@@ -81,15 +81,8 @@ export interface BridgeCounters {
  * another password while the bridge waited to reconnect, and must not keep it down for good.
  * (`server_full`, `too_many_connections`, `server_busy` and the like may pass, so those are
  * always retried.)
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.ok(FATAL_REGISTER_ERRORS.has("wrong_group_password"));
- * assert.ok(!FATAL_REGISTER_ERRORS.has("server_full"));
- * ```
  */
-export const FATAL_REGISTER_ERRORS: ReadonlySet<string> = new Set([
+const FATAL_REGISTER_ERRORS: ReadonlySet<string> = new Set([
   "wrong_user_password",
   "wrong_group_password",
   "invalid_name",

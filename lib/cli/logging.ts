@@ -29,14 +29,14 @@ import { RotatingFile } from "./rotating_file.ts";
 import { errorMessage } from "../util/error_text.ts";
 
 /** Bytes each sink holds at most before it drops lines (and counts them). */
-export const MAX_BUFFERED_LOG_BYTES = 1024 * 1024;
+const MAX_BUFFERED_LOG_BYTES = 1024 * 1024;
 /** How long a line may wait in the file sink's buffer before a write starts. */
-export const FILE_FLUSH_INTERVAL_MS = 200;
+const FILE_FLUSH_INTERVAL_MS = 200;
 /**
  * The categories whose lines a client can cause, rate-limited under a flood: a burst, then a rate, per category and
  * level. Registers and leaves (router) matter most to operators: a whole venue reconnecting at once fits their burst.
  */
-export const FLOOD_LIMITS: readonly FloodLimit[] = [
+const FLOOD_LIMITS: readonly FloodLimit[] = [
   { category: ["tcposcrouter", "router"], burst: 1000, perSecond: 100 },
   { category: ["tcposcrouter", "connection"], burst: 200, perSecond: 50 },
   { category: ["tcposcrouter", "server"], burst: 200, perSecond: 50 },

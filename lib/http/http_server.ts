@@ -67,7 +67,7 @@ export interface HttpLimits {
 }
 
 /** Defaults of {@link HttpLimits}. */
-export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+const DEFAULT_HTTP_LIMITS: HttpLimits = {
   headersTimeoutMs: 10_000,
   idleTimeoutMs: 5_000,
   maxConnections: 128,

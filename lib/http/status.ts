@@ -17,7 +17,7 @@ import {
 } from "../net/interfaces.ts";
 
 /** Connections listed one by one on the status page; the total says how many there are. */
-export const MAX_LISTED_CONNECTIONS = 500;
+const MAX_LISTED_CONNECTIONS = 500;
 /** How long the interface addresses are kept before they are read again. */
 const INTERFACES_REFRESH_MS = 30_000;
 

@@ -57,7 +57,25 @@ export function formatPeer(addr: Deno.Addr): string {
  * ```
  */
 export function formatHostPort(hostname: string, port: number): string {
-  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  return `${urlHost(hostname)}:${port}`;
+}
+
+/**
+ * An address as the host part of a URL: IPv6 in brackets.
+ *
+ * @param address an IPv4 or IPv6 address, or a name
+ * @returns the host part
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { urlHost } from "./address.ts";
+ * assert.equal(urlHost("2001:db8::1"), "[2001:db8::1]");
+ * assert.equal(urlHost("192.168.1.20"), "192.168.1.20");
+ * ```
+ */
+export function urlHost(address: string): string {
+  return address.includes(":") ? `[${address}]` : address;
 }
 
 function unmapIPv4(hostname: string): string {

@@ -27,15 +27,8 @@ export const TAG_ARRAY_CLOSE = -5;
 
 /**
  * The type tags whose payload has a fixed size, and that size in bytes (OSC 1.0 and 1.1).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { FIXED_SIZE_TAGS } from "./type_tags.ts";
- * assert.ok(FIXED_SIZE_TAGS.d === 8 && FIXED_SIZE_TAGS.T === 0);
- * ```
  */
-export const FIXED_SIZE_TAGS: Readonly<Record<string, number>> = Object.freeze({
+const FIXED_SIZE_TAGS: Readonly<Record<string, number>> = Object.freeze({
   i: 4,
   f: 4,
   c: 4,

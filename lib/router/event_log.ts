@@ -25,7 +25,7 @@ export interface RouterEvent {
 export type RouterEventInput = Omit<RouterEvent, "at"> & { at?: number };
 
 /** Events kept by default. */
-export const DEFAULT_EVENT_LOG_CAPACITY = 200;
+const DEFAULT_EVENT_LOG_CAPACITY = 200;
 
 /**
  * A ring of the last `capacity` events.
