@@ -24,6 +24,7 @@ import { errorMessage } from "../util/error_text.ts";
 
 /** A group the operator declared. */
 export interface DeclaredGroup {
+  /** The group's name. */
   readonly name: string;
   /** The group password's hash: registers must match it, whoever comes first. */
   readonly password: PasswordHash;
@@ -35,12 +36,15 @@ export interface DeclaredGroup {
 
 /** What a groups file declares. */
 export interface GroupsConfig {
+  /** The declared groups by name. */
   readonly groups: ReadonlyMap<string, DeclaredGroup>;
 }
 
 /** A groups file that cannot be used: where, and what to fix. */
 export class GroupsFileError extends SyntaxError {
   /**
+   * A groups file that cannot be used, and where.
+   *
    * @param message what is wrong and what to do (never a password or a hash)
    * @param line 1-based line, when known
    * @param column 1-based column, when known

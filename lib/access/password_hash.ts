@@ -17,7 +17,11 @@ const MAX_SCRYPT_MEMORY_BYTES = 256 * 1024 * 1024;
 
 /** A hash string that cannot be read. */
 export class PasswordHashError extends SyntaxError {
-  /** @param message what is wrong with the hash, and what to do */
+  /**
+   * A hash that cannot be read.
+   *
+   * @param message what is wrong with the hash, and what to do
+   */
   constructor(message: string) {
     super(message);
     this.name = "PasswordHashError";
@@ -28,9 +32,13 @@ export class PasswordHashError extends SyntaxError {
 export interface PasswordHash {
   /** log2 of scrypt's N. */
   ln: number;
+  /** scrypt's block size. */
   r: number;
+  /** scrypt's parallelism. */
   p: number;
+  /** The salt's bytes. */
   salt: Uint8Array;
+  /** The derived key's bytes. */
   hash: Uint8Array;
   /** The string it was read from. */
   text: string;

@@ -29,17 +29,25 @@ const MAX_ROUTER_QUEUE_BYTES = 16 * 1024 * 1024;
 
 /** A host and a port. */
 export interface Endpoint {
+  /** A host name or an address. */
   hostname: string;
+  /** A port. */
   port: number;
 }
 
 /** Bridge settings. */
 export interface BridgeOptions {
+  /** The router's address and port. */
   server: Endpoint;
+  /** The framing of the router's port. */
   framing: Framing;
+  /** The user name the bridge registers as. */
   user: string;
+  /** That user's password. */
   userPassword: string;
+  /** The group the bridge joins. */
   group: string;
+  /** That group's password. */
   groupPassword: string;
   /** Where the bridge receives the app's packets. */
   listenUdp: Endpoint;
@@ -54,12 +62,15 @@ export interface BridgeOptions {
   maxQueueBytes: number;
   /** First reconnect delay; it doubles on each failure up to `maxBackoffMs`. */
   initialBackoffMs: number;
+  /** The longest reconnect delay. */
   maxBackoffMs: number;
 }
 
 /** What the bridge counts. */
 export interface BridgeCounters {
+  /** Datagrams received from the app. */
   udpIn: number;
+  /** Datagrams sent to the app. */
   udpOut: number;
   /** App packets dropped because the queue was full while disconnected. */
   droppedWhileDisconnected: number;
@@ -92,7 +103,9 @@ const FATAL_REGISTER_ERRORS: ReadonlySet<string> = new Set([
 
 /** Why the router refused the bridge for good: its error code and sentence. */
 export interface BridgeRefusal {
+  /** The router's error code. */
   code: string;
+  /** The router's sentence: what went wrong and what to do. */
   message: string;
 }
 
@@ -111,6 +124,7 @@ export type BridgeState = "connecting" | "registering" | "joined" | "waiting" | 
  * ```
  */
 export class Bridge {
+  /** What the bridge has counted since it started. */
   readonly counters: BridgeCounters = {
     udpIn: 0,
     udpOut: 0,

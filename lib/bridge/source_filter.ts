@@ -12,7 +12,11 @@ import { errorMessage } from "../util/error_text.ts";
 
 /** An `--allow-udp-from` entry that cannot be used. */
 export class SourceFilterError extends Error {
-  /** @param message which entry, and why */
+  /**
+   * An entry that cannot be used.
+   *
+   * @param message which entry, and why
+   */
   constructor(message: string) {
     super(message);
     this.name = "SourceFilterError";
@@ -24,6 +28,8 @@ export interface SourceFilter {
   /** "any", or what is allowed, for logs. */
   readonly description: string;
   /**
+   * Whether a datagram from `address` may pass.
+   *
    * @param address the datagram's source address as node:dgram reports it
    * @returns whether to relay it
    */

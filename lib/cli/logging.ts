@@ -57,6 +57,8 @@ const FLOOD_LIMITS: readonly FloodLimit[] = [
  */
 export class LogDirError extends Error {
   /**
+   * A log directory that cannot be written.
+   *
    * @param dir the directory
    * @param cause why
    */
@@ -99,6 +101,8 @@ function logDirReason(cause: unknown): string {
  * });
  * assert.ok(line.endsWith("[WRN] tcposcrouter·router: bad packet (/x\\n[INF] fake\\x1b[2J)\n"));
  * ```
+ *
+ * @ignore LogTape's `TextFormatter` names a type its package does not export, which `deno doc` cannot show.
  */
 export const textFormatter: TextFormatter = getTextFormatter({ value: plain });
 
@@ -126,6 +130,8 @@ function plain(value: unknown): string {
  * assert.equal(parsed.message, "ana\\u009b left");
  * assert.equal(parsed.properties.user, "ana\u009b");
  * ```
+ *
+ * @ignore LogTape's `LogRecord` names a type its package does not export, which `deno doc` cannot show.
  */
 export function jsonLinesFormatter(record: LogRecord): string {
   return escapeJsonLine(JSON.stringify({

@@ -20,19 +20,25 @@ export type LogFormat = typeof LOG_FORMATS[number];
 
 /** Logging settings. */
 export interface LogOptions {
+  /** The lowest level logged. */
   level: LogLevel;
+  /** Plain text or JSON lines. */
   format: LogFormat;
   /** Directory for `tcposcrouter.log`; undefined logs to stderr only. */
   dir: string | undefined;
+  /** Size at which the log file is rotated. */
   maxFileBytes: number;
+  /** Rotated files kept. */
   maxFiles: number;
 }
 
 /** Everything the command line decides. */
 export interface Config {
+  /** The router's ports and limits. */
   server: ServerOptions;
   /** The status page, metrics and WebSocket port; undefined when off. */
   http: HttpConfig | undefined;
+  /** Logging settings. */
   log: LogOptions;
   /** Groups the operator declares (`--groups`, `--closed`). */
   access: AccessOptions;
@@ -56,7 +62,9 @@ export interface HashPasswordConfig {
 
 /** The HTTP port's settings. */
 export interface HttpConfig {
+  /** The address to listen on. */
   hostname: string;
+  /** The port to listen on. */
   port: number;
   /** Page origins allowed to open /osc beside the router's own (`*`: any). */
   allowOrigins: string[];
@@ -70,15 +78,21 @@ export interface HttpConfig {
 
 /** What the bridge subcommand decides. */
 export interface BridgeConfig {
+  /** The bridge's settings but the passwords. */
   bridge: Omit<BridgeOptions, "userPassword" | "groupPassword">;
   /** File with the user password on its first line and the group password on its second. */
   passwordFile: string | undefined;
+  /** Logging settings. */
   log: LogOptions;
 }
 
 /** A usage error: bad flags; exit code 2. */
 export class UsageError extends Error {
-  /** @param message what is wrong and how to fix it */
+  /**
+   * A usage error.
+   *
+   * @param message what is wrong and how to fix it
+   */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
@@ -155,7 +169,7 @@ function addLogOptions(command: Command): Command {
  * @param version the version to print with --version
  * @returns the program
  */
-export function buildProgram(version: string): Command {
+function buildProgram(version: string): Command {
   const d = DEFAULT_SERVER_OPTIONS;
   const program = new Command("tcposcrouter")
     .description(

@@ -24,7 +24,7 @@ import net, { type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 // @ts-types="npm:@types/ws@^8.18.1"
 import { WebSocketServer } from "ws";
-import webClientPage from "../../examples/web/index.html" with { type: "text" };
+import webClientPage from "./web_client.html" with { type: "text" };
 import type { BudgetHolder } from "../limits/memory_budget.ts";
 import { addressKey, formatHostPort, formatPeerAddress } from "../net/address.ts";
 import { WarningLimiter } from "../util/warning_limiter.ts";
@@ -81,8 +81,11 @@ const DEFAULT_HTTP_LIMITS: HttpLimits = {
 
 /** Where to listen, and who may use the port. */
 export interface HttpOptions {
+  /** The address to listen on. */
   hostname: string;
+  /** The port to listen on (0: any free port). */
   port: number;
+  /** The router's version, shown on the status page. */
   version: string;
   /** Hosts, origins and token (none by default: the router's own names and pages, no token). */
   access?: AccessOptions;
@@ -105,6 +108,8 @@ export interface HttpServer {
 /** The HTTP port could not be opened. */
 export class HttpListenError extends Error {
   /**
+   * The HTTP port could not be opened.
+   *
    * @param port the port asked for
    * @param cause the system's error
    */

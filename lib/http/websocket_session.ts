@@ -33,16 +33,21 @@ const CLOSE_CODE = { normal: 1000, goingAway: 1001, internalError: 1011 } as con
 
 /** Settings a WebSocket session needs. */
 export interface WebSocketSessionOptions {
+  /** The router the session joins. */
   router: Router;
   /** The router's memory budget: queued and partly received bytes are charged to it. */
   budget: MemoryBudget;
+  /** Largest packet accepted. */
   maxPacketBytes: number;
   /** Bytes that may wait for this client before it is cut off as a slow consumer. */
   maxQueueBytes: number;
+  /** Closes a session that has not registered within this time. */
   registerTimeoutMs: number;
   /** A client that takes no byte for this long while bytes wait for it is cut off. */
   writeTimeoutMs: number;
+  /** Called once the session has closed. */
   onClosed: (session: WebSocketSession) => void;
+  /** Called when the session is cut off as a slow consumer. */
   onSlowConsumer: () => void;
 }
 
@@ -93,6 +98,8 @@ export class WebSocketSession implements Session, BudgetHolder {
   #resolveDone!: () => void;
 
   /**
+   * A session on a just-opened WebSocket.
+   *
    * @param ws the WebSocket, just opened by `WebSocketServer.handleUpgrade`
    * @param socket its TCP socket
    * @param peer the client's address, for logs

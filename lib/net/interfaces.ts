@@ -12,7 +12,9 @@ import { urlHost } from "./address.ts";
 
 /** One interface address, as `Deno.networkInterfaces()` gives it. */
 export interface InterfaceAddress {
+  /** The address family. */
   family: "IPv4" | "IPv6";
+  /** The address. */
   address: string;
 }
 

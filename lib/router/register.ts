@@ -24,10 +24,13 @@ const MAX_PASSWORD_BYTES = 256;
 
 /** What a register message asks for. */
 export interface RegisterRequest {
+  /** The user name, checked. */
   userName: string;
   /** The password's bytes exactly as sent ("any content": they need not be UTF-8). */
   userPassword: Uint8Array;
+  /** The group name, checked. */
   groupName: string;
+  /** The group password's bytes exactly as sent. */
   groupPassword: Uint8Array;
   /** The id to echo in the reply, as text ("0" when absent). */
   idText: string;

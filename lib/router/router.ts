@@ -197,6 +197,7 @@ export class Router {
   readonly events: EventLog;
   /** Packets each connection sent, and when its last one came, for the status page. */
   readonly traffic: SessionTraffic = new SessionTraffic();
+  /** What the router has counted since it started. */
   readonly counters: RouterCounters = {
     packetsIn: 0,
     bytesIn: 0,

@@ -63,13 +63,17 @@ const CLOSE_FLUSH_MS = 1000;
 
 /** Settings a connection needs. */
 export interface ConnectionOptions {
+  /** The router the connection feeds. */
   router: Router;
   /** The framing of the port the connection arrived on. */
   portFraming: Framing;
   /** Take the framing from the first byte (default) or insist on the port's. */
   strictFraming: boolean;
+  /** Largest packet accepted. */
   maxPacketBytes: number;
+  /** Bytes that may wait for this client before it is cut off. */
   maxQueueBytes: number;
+  /** Closes a connection that has not registered within this time. */
   registerTimeoutMs: number;
   /** Rate limit shared by all connections for warnings about bad input. */
   warnings: WarningLimiter;
@@ -127,6 +131,8 @@ export class Connection implements Session, BudgetHolder {
   readonly #grant: (deltaBytes: number) => boolean;
 
   /**
+   * A connection on an accepted socket.
+   *
    * @param conn an accepted TCP connection
    * @param options shared settings
    */
