@@ -13,7 +13,7 @@ import { registerReplyAddress } from "../../lib/protocol/replies.ts";
  * A node:net socket as a `RouterConnection`: node:net can choose the source address (`localAddress`),
  * which `Deno.connect` cannot, so tests can connect from 127.0.0.2, 127.0.0.3, ...
  */
-class NetConn implements RouterConnection {
+export class NetConn implements RouterConnection {
   #socket: net.Socket;
   #chunks: Uint8Array[] = [];
   #ended = false;
@@ -61,6 +61,21 @@ class NetConn implements RouterConnection {
   }
 }
 
+/**
+ * Connects to 127.0.0.1:`port` from the loopback source address `localAddress` (127.0.0.2, ...),
+ * as another host would, with Nagle off.
+ */
+export function connectNet(port: number, localAddress: string): Promise<NetConn> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port, localAddress }, () => {
+      socket.off("error", reject);
+      resolve(new NetConn(socket));
+    });
+    socket.setNoDelay(true);
+    socket.once("error", reject);
+  });
+}
+
 export class TestClient {
   readonly #client: RouterClient;
   readonly #netConn: NetConn | undefined;
@@ -99,15 +114,12 @@ export class TestClient {
    * @param localAddress the source address
    * @param framing the framing to speak
    */
-  static connectFrom(port: number, localAddress: string, framing: Framing = "length-prefix"): Promise<TestClient> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: "127.0.0.1", port, localAddress }, () => {
-        socket.off("error", reject);
-        resolve(new TestClient(new NetConn(socket), framing));
-      });
-      socket.setNoDelay(true);
-      socket.once("error", reject);
-    });
+  static async connectFrom(
+    port: number,
+    localAddress: string,
+    framing: Framing = "length-prefix",
+  ): Promise<TestClient> {
+    return new TestClient(await connectNet(port, localAddress), framing);
   }
 
   /** Frames and sends one packet. */
