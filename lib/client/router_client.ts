@@ -158,7 +158,8 @@ interface PendingRegister {
  *
  * Everything the router sends reaches `onPacket` as bytes (but the reply to `register()`, which
  * it consumes); `onMessage` gets the group's packets decoded, `onError` the router's errors, and
- * `users` follows the group's user list. Writes are queued in order and written in batches.
+ * `users` follows the group's user list. Writes are queued in order and written in batches. An
+ * exception thrown by a callback stops reading, as if the connection had ended.
  *
  * @example Usage
  * ```ts ignore
