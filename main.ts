@@ -12,7 +12,7 @@ import { closeLogging, LogDirError, setupLogging } from "./lib/cli/logging.ts";
 import { Bridge, type BridgeRefusal } from "./lib/bridge/bridge.ts";
 import { SourceFilterError } from "./lib/bridge/source_filter.ts";
 import { type BridgeConfig, type Config, parseCommandLine, type ParseResult, UsageError } from "./lib/cli/options.ts";
-import { errorMessage } from "./lib/cli/error_message.ts";
+import { errorMessage } from "./lib/util/error_text.ts";
 import { type GroupsConfig, GroupsFileError, loadGroupsFile } from "./lib/access/groups_file.ts";
 import { readSmallTextFile } from "./lib/access/read_small_file.ts";
 import { hashPasswordLine, PasswordInputError } from "./lib/access/hash_password_command.ts";
