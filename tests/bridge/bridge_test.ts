@@ -299,3 +299,35 @@ Deno.test("bridge: a transient refusal (server_full) is retried with backoff unt
     await server.close();
   }
 });
+
+Deno.test("bridge: the reconnect delay doubles on each failure, up to maxBackoffMs", async () => {
+  // A "router" that accepts each connection and closes it at once: every attempt fails.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const acceptedAtMs: number[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      acceptedAtMs.push(performance.now());
+      conn.close();
+    }
+  })();
+  const app = await UdpApp.open();
+  const bridge = await Bridge.start({
+    ...bridgeOptions(listener.addr.port, app.port),
+    initialBackoffMs: 100,
+    maxBackoffMs: 800,
+  });
+  try {
+    // Delays 100, 200, 400, 800, 800 ms, each times a jitter of 0.75 to 1.
+    await eventually(() => acceptedAtMs.length >= 6, "six attempts", 10_000);
+    const gaps = acceptedAtMs.slice(1).map((at, i) => at - acceptedAtMs[i]!);
+    const text = gaps.map((g) => g.toFixed(0)).join(", ");
+    assert.ok(gaps[1]! >= 0.75 * 200 && gaps[2]! >= 0.75 * 400 && gaps[3]! >= 0.75 * 800, `gaps grow: ${text} ms`);
+    assert.ok(gaps[3]! > 3 * gaps[0]!, `the fourth delay is about eight times the first: ${text} ms`);
+    assert.ok(gaps[4]! >= 0.75 * 800 && gaps[4]! < 800 + 1500, `capped at maxBackoffMs: ${text} ms`);
+  } finally {
+    await bridge.stop();
+    await app.close();
+    listener.close();
+    await accepting.catch(() => {});
+  }
+});
