@@ -11,7 +11,7 @@
  *   starts (exit code 2): a stale fault is never skipped in silence.
  * - First the tests of the selected faults run once on the unchanged copy (the baseline): a test that
  *   already fails would "kill" every fault, so a failing baseline stops the run (exit code 2).
- * - A fault's tests run with `deno test --frozen --lock=tests.lock --allow-all --no-check`: the
+ * - A fault's tests run with `deno test --frozen --lock=tests.lock --allow-all --no-check --fail-fast`: the
  *   tests must notice a fault, not the type checker. A run that passes its timeout is killed and
  *   counted as a kill (the fault made a test hang), shown as `timeout`.
  * - Exit code 0 when every fault was killed, 1 when any survived.
@@ -29,7 +29,7 @@ import { parseArgs } from "node:util";
 import { FAULTS, type MutationFault } from "./mutation_faults.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const DEFAULT_TIMEOUT_SECONDS = 180;
+const DEFAULT_TIMEOUT_SECONDS = 120;
 
 /** What became of one fault. */
 export type Verdict = "killed" | "timeout" | "survived";
@@ -90,7 +90,7 @@ async function runTests(
   timeoutMs: number,
 ): Promise<{ passed: boolean; timedOut: boolean; output: string }> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["test", "--frozen", "--lock=tests.lock", "--allow-all", "--no-check", ...tests],
+    args: ["test", "--frozen", "--lock=tests.lock", "--allow-all", "--no-check", "--fail-fast", ...tests],
     cwd,
     env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
     stdout: "piped",
