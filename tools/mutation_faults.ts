@@ -319,7 +319,16 @@ export const FAULTS: MutationFault[] = [
     search: "if (bytes > MAX_NAME_BYTES) {",
     replace: "if (bytes > MAX_NAME_BYTES + 1) {",
     description: "a user or group name one byte over the limit is accepted",
-    tests: ["tests/router/router_test.ts", "tests/router/control_head_test.ts"],
+    tests: ["tests/router/register_test.ts"],
+  },
+
+  {
+    id: "register-password-limit",
+    file: "lib/router/register.ts",
+    search: "if (bytes.length > MAX_PASSWORD_BYTES) {",
+    replace: "if (bytes.length > MAX_PASSWORD_BYTES + 1) {",
+    description: "a password one byte over the limit is accepted",
+    tests: ["tests/router/register_test.ts"],
   },
 
   // lib/access
