@@ -331,6 +331,23 @@ export const FAULTS: MutationFault[] = [
     tests: ["tests/router/register_test.ts"],
   },
 
+  {
+    id: "arg-text-float32",
+    file: "lib/router/arg_text.ts",
+    search: "if (Math.fround(shortest) === value)",
+    replace: "if (shortest === value)",
+    description: "a float32 id or target such as 0.1 is written as 0.10000000149011612",
+    tests: ["tests/router/arg_text_test.ts", "tests/router/router_test.ts"],
+  },
+  {
+    id: "event-log-recent-drops-oldest",
+    file: "lib/router/event_log.ts",
+    search: "for (let i = 1; i <= n; i++)",
+    replace: "for (let i = 1; i < n; i++)",
+    description: "the operator's event list leaves out its oldest event",
+    tests: ["tests/router/events_test.ts"],
+  },
+
   // lib/access
   {
     id: "attempts-lock-not-growing",
@@ -347,6 +364,39 @@ export const FAULTS: MutationFault[] = [
     replace: "if (state.tokens < 0) {",
     description: "an address may register once more than its burst before it is refused",
     tests: ["tests/access/attempt_limiter_test.ts"],
+  },
+
+  {
+    id: "verifier-remembers-failures",
+    file: "lib/access/password_verifier.ts",
+    search: "if (ok) this.#remember(key);",
+    replace: "this.#remember(key);",
+    description: "a wrong password, once checked, is remembered as right and let in on the next try",
+    tests: ["tests/access/password_verifier_test.ts", "tests/access/guessing_test.ts"],
+  },
+  {
+    id: "verifier-per-address-off-by-one",
+    file: "lib/access/password_verifier.ts",
+    search: "if (mine >= o.maxPerAddress)",
+    replace: "if (mine > o.maxPerAddress)",
+    description: "one address may have one password check more in flight than its share",
+    tests: ["tests/access/password_verifier_test.ts"],
+  },
+  {
+    id: "verifier-concurrency",
+    file: "lib/access/password_verifier.ts",
+    search: "if (this.#running >= this.options.concurrency) {",
+    replace: "if (this.#running > this.options.concurrency) {",
+    description: "one scrypt check more than the concurrency runs at once",
+    tests: ["tests/access/password_verifier_test.ts"],
+  },
+  {
+    id: "groups-users-only-empty",
+    file: "lib/access/groups_file.ts",
+    search: "if (usersOnly && users.size === 0) {",
+    replace: "if (false) {",
+    description: "a users_only group with no users (nobody can ever join) is accepted without a word",
+    tests: ["tests/access/groups_file_test.ts"],
   },
 
   // lib/limits
@@ -409,6 +459,23 @@ export const FAULTS: MutationFault[] = [
     replace: "if ((plainByAddress.get(key) ?? 0) > limits.maxConnectionsPerAddress) {",
     description: "one address may open one plain HTTP connection more than its share",
     tests: ["tests/http/address_share_test.ts"],
+  },
+
+  {
+    id: "ws-max-payload-off",
+    file: "lib/http/http_server.ts",
+    search: "maxPayload: maxPacketBytes,",
+    replace: "maxPayload: 0,",
+    description: "a WebSocket message over --max-packet-bytes is buffered whole before it is refused",
+    tests: ["tests/http/hostile_test.ts"],
+  },
+  {
+    id: "event-streams-cap-off-by-one",
+    file: "lib/http/http_server.ts",
+    search: "if (streams.size >= limits.maxEventStreams) {",
+    replace: "if (streams.size > limits.maxEventStreams) {",
+    description: "one live status page more than the cap is let in",
+    tests: ["tests/http/access_test.ts"],
   },
 
   // lib/net, lib/bridge, lib/cli (not options.ts, which is being rewritten)
