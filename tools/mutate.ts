@@ -14,6 +14,8 @@
  * - A fault's tests run with `deno test --frozen --lock=tests.lock --allow-all --no-check --fail-fast`: the
  *   tests must notice a fault, not the type checker. A run that passes its timeout is killed and
  *   counted as a kill (the fault made a test hang), shown as `timeout`.
+ * - A run that fails without a failing test (the fault does not parse, or a module does not load)
+ *   is not a kill: it is reported as `broken`, and the run exits with code 2.
  * - Exit code 0 when every fault was killed, 1 when any survived.
  *
  * @example
@@ -30,9 +32,11 @@ import { FAULTS, type MutationFault } from "./mutation_faults.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const DEFAULT_TIMEOUT_SECONDS = 120;
+/** `deno test`'s summary line when a test failed (not when a module failed to load). */
+const TEST_FAILED = /^FAILED \| \d+ passed/m;
 
 /** What became of one fault. */
-export type Verdict = "killed" | "timeout" | "survived";
+export type Verdict = "killed" | "timeout" | "survived" | "broken";
 
 /**
  * Where `search` occurs in `text`, or an error message if it does not occur exactly once.
@@ -184,6 +188,7 @@ async function main(): Promise<number> {
     }
 
     const survivors: MutationFault[] = [];
+    const broken: MutationFault[] = [];
     for (const fault of faults) {
       const path = `${dir}/${fault.file}`;
       const original = await Deno.readTextFile(path);
@@ -199,20 +204,34 @@ async function main(): Promise<number> {
       } finally {
         await Deno.writeTextFile(path, original);
       }
-      const verdict: Verdict = result.timedOut ? "timeout" : result.passed ? "survived" : "killed";
+      const verdict: Verdict = result.timedOut
+        ? "timeout"
+        : result.passed
+        ? "survived"
+        : TEST_FAILED.test(result.output)
+        ? "killed"
+        : "broken";
       if (verdict === "survived") survivors.push(fault);
+      if (verdict === "broken") broken.push(fault);
       console.log(
         `${verdict.padEnd(8)} ${fault.id.padEnd(34)} ${secondsSince(started).padStart(6)} s  ${fault.description}`,
       );
       if (values.verbose) console.log(result.output);
     }
 
-    const killed = faults.length - survivors.length;
+    const killed = faults.length - survivors.length - broken.length;
     const percent = ((100 * killed) / faults.length).toFixed(0);
     console.log(`\nscore: ${killed} of ${faults.length} faults killed (${percent} %)`);
     for (const fault of survivors) {
       console.log(`survived: ${fault.id} (${fault.file}): ${fault.description}; tests: ${fault.tests.join(" ")}`);
     }
+    for (const fault of broken) {
+      console.log(
+        `broken: ${fault.id} (${fault.file}): the tests did not run (the fault does not parse or load); ` +
+          "fix the fault (--verbose shows the error)",
+      );
+    }
+    if (broken.length > 0) return 2;
     return survivors.length === 0 ? 0 : 1;
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -205,6 +205,14 @@ export const FAULTS: MutationFault[] = [
     description: "the encoder accepts 2^63 as an int64 (and wraps it to -2^63)",
     tests: OSC_TESTS,
   },
+  {
+    id: "osc-timetag-signed",
+    file: "lib/osc/codec.ts",
+    search: "timetag: view.getBigUint64(start + 8)",
+    replace: "timetag: view.getBigInt64(start + 8)",
+    description: "a bundle timetag of 2^63 or more decodes as a negative number",
+    tests: OSC_TESTS,
+  },
 
   // lib/framing
   {
@@ -277,6 +285,14 @@ export const FAULTS: MutationFault[] = [
     search: "|| firstByte === 0x23",
     replace: "",
     description: "a SLIP client whose first packet is a bundle without a leading END is not recognised",
+    tests: ["tests/framing/detect_test.ts"],
+  },
+  {
+    id: "outgoing-frame-cache-shared",
+    file: "lib/framing/outgoing.ts",
+    search: `if (framing === "slip") return this.#slip ??= encodeFrame(framing, this.packet);`,
+    replace: `if (framing === "slip") return this.#lengthPrefixed ??= encodeFrame(framing, this.packet);`,
+    description: "a packet framed for a length-prefix client first is sent to SLIP clients length-prefixed too",
     tests: ["tests/framing/detect_test.ts"],
   },
 
@@ -434,6 +450,14 @@ export const FAULTS: MutationFault[] = [
     description: "a TCP client that stops reading is never cut off for --max-queue-bytes",
     tests: ["tests/server/outbox_test.ts"],
   },
+  {
+    id: "chunk-pool-trim-noop",
+    file: "lib/server/chunk_pool.ts",
+    search: "if (this.#free.length > chunks) this.shrink((this.#free.length - chunks) * CHUNK_BYTES);",
+    replace: "",
+    description: "the pool of free 64 KiB chunks is never trimmed after a burst",
+    tests: ["tests/server/chunk_pool_test.ts"],
+  },
 
   // lib/http
   {
@@ -477,6 +501,14 @@ export const FAULTS: MutationFault[] = [
     description: "one live status page more than the cap is let in",
     tests: ["tests/http/access_test.ts"],
   },
+  {
+    id: "ws-write-timeout-off",
+    file: "lib/http/client_writer.ts",
+    search: "if (idleMs >= this.#options.writeTimeoutMs) this.#options.onWriteTimeout();",
+    replace: "if (false) this.#options.onWriteTimeout();",
+    description: "a WebSocket client or event stream that takes nothing is never cut off by --write-timeout",
+    tests: ["tests/http/hostile_test.ts", "tests/http/access_test.ts"],
+  },
 
   // lib/net, lib/bridge, lib/cli (not options.ts, which is being rewritten)
   {
@@ -502,6 +534,22 @@ export const FAULTS: MutationFault[] = [
     replace: `a === "127.0.0.1"`,
     description: "a UDP app on 127.0.0.2 is refused by the default loopback filter",
     tests: ["tests/bridge/source_filter_test.ts"],
+  },
+  {
+    id: "bridge-queue-unbounded",
+    file: "lib/bridge/bridge.ts",
+    search: "if (this.#queuedBytes + packet.length > this.#options.maxQueueBytes) {",
+    replace: "if (false) {",
+    description: "the bridge queues the app's packets without bound while it is disconnected",
+    tests: ["tests/bridge/bridge_test.ts"],
+  },
+  {
+    id: "log-sink-bound-ignores-writing",
+    file: "lib/cli/buffered_sink.ts",
+    search: "this.#queuedBytes + this.#writingBytes + line.length > this.#maxBufferedBytes",
+    replace: "this.#queuedBytes + line.length > this.#maxBufferedBytes",
+    description: "the log buffer's bound forgets the bytes being written, so a stalled disk holds twice the bound",
+    tests: ["tests/cli/logging_test.ts"],
   },
   {
     id: "log-escape-bidi",

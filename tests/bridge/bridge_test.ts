@@ -331,3 +331,39 @@ Deno.test("bridge: the reconnect delay doubles on each failure, up to maxBackoff
     await accepting.catch(() => {});
   }
 });
+
+Deno.test("bridge: while disconnected it keeps maxQueueBytes of the app's packets, drops and counts the rest", async () => {
+  let server = startServer();
+  const lp = server.listening[0]!.port;
+  const app = await UdpApp.open();
+  const packet = (i: number) =>
+    encodeMessage({ address: "/q", args: [{ type: "i", value: i }, { type: "b", value: new Uint8Array(184) }] });
+  assert.equal(packet(0).length, 200);
+  const bridge = await Bridge.start({ ...bridgeOptions(lp, app.port), maxQueueBytes: 1000 });
+  let sc: TestClient | undefined;
+  try {
+    await eventually(() => bridge.state === "joined", "the bridge joins");
+    await server.close();
+    await eventually(() => bridge.state !== "joined", "the bridge notices");
+    for (let i = 0; i < 8; i++) await app.send(packet(i), bridge.udpPort);
+    await eventually(() => bridge.counters.udpIn >= 8, "the app's packets reach the bridge");
+    assert.equal(bridge.counters.droppedWhileDisconnected, 3, "five packets of 200 bytes fill 1000 bytes");
+    server = startServer(lp);
+    sc = await TestClient.connect(lp);
+    await sc.register("sc");
+    await eventually(() => bridge.state === "joined", "the bridge is back", 5000);
+    const got: number[] = [];
+    while (got.length < 5) {
+      const m = await sc.nextMessage();
+      if (m.address === "/q") got.push((m.args[0] as { value: number }).value);
+    }
+    assert.deepEqual(got, [0, 1, 2, 3, 4], "the first five, in order");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    while (sc.queued > 0) assert.notEqual((await sc.nextMessage()).address, "/q", "nothing of the dropped three");
+  } finally {
+    await sc?.close();
+    await bridge.stop();
+    await app.close();
+    await server.close();
+  }
+});
