@@ -94,7 +94,7 @@ export const FAULTS: MutationFault[] = [
     search: `.env("TCPOSCROUTER_OSC11_PORT")`,
     replace: `.env("TCPOSCROUTER_OSC10_PORT")`,
     description: "TCPOSCROUTER_OSC11_PORT is read from the wrong variable (the cli engineer's table tests kill it)",
-    tests: ["tests/cli/main_test.ts", "tests/cli/limits_options_test.ts"],
+    tests: ["tests/cli/limits_options_test.ts"],
   },
   {
     id: "cli-register-timeout-unit",
@@ -103,7 +103,7 @@ export const FAULTS: MutationFault[] = [
     replace: "registerTimeoutMs: o.registerTimeout,",
     description:
       "--register-timeout is taken in milliseconds instead of seconds (the cli engineer's table tests kill it)",
-    tests: ["tests/cli/main_test.ts", "tests/cli/limits_options_test.ts"],
+    tests: ["tests/cli/limits_options_test.ts"],
   },
   {
     id: "metrics-packets-sent",
