@@ -40,46 +40,50 @@ const packet = (i: number, size = 8) => {
   return bytes;
 };
 
-Deno.test("readDeframed over TCP: every packet in order across odd splits, the handler awaited, a mid-frame end reported", async () => {
-  const { client, server } = await tcpPair();
-  const sent: Uint8Array[] = [];
-  for (let i = 0; i < 300; i++) sent.push(packet(i, i === 150 ? 40_000 : 8));
-  const bytes = new Uint8Array(sent.reduce((n, p) => n + p.length + 4, 0) + 3);
-  let at = 0;
-  for (const p of sent) {
-    bytes.set(encodeLengthPrefixFrame(p), at);
-    at += p.length + 4;
-  }
-  bytes.set([0, 0, 0], at); // a header cut short: the end reports it
-  const writing = (async () => {
-    for (let from = 0; from < bytes.length;) {
-      const to = Math.min(bytes.length, from + 1 + (from * 7919) % 3000);
-      await client.write(bytes.subarray(from, to));
-      from = to;
-      if (from % 5 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+for (const kind of ["connection", "readable"] as const) {
+  Deno.test(`readDeframed over TCP (${kind}): every packet in order across odd splits, the handler awaited, a mid-frame end reported`, async () => {
+    const { client, server } = await tcpPair();
+    const sent: Uint8Array[] = [];
+    for (let i = 0; i < 300; i++) sent.push(packet(i, i === 150 ? 40_000 : 8));
+    const bytes = new Uint8Array(sent.reduce((n, p) => n + p.length + 4, 0) + 3);
+    let at = 0;
+    for (const p of sent) {
+      bytes.set(encodeLengthPrefixFrame(p), at);
+      at += p.length + 4;
     }
-    client.close();
-  })();
-  const got: string[] = [];
-  const errors: Deframed[] = [];
-  let batches = 0;
-  const end = await readDeframed(server.readable, new LengthPrefixDecoder({ maxPacketBytes: 65536 }), async (batch) => {
-    batches++;
-    // The packets are views of the read buffer: the next read must wait for this handler.
-    if (batches % 3 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
-    for (const item of batch) {
-      if (item instanceof Uint8Array) got.push(toHex(item.subarray(0, 8)) + "/" + item.length);
-      else errors.push(item);
-    }
+    bytes.set([0, 0, 0], at); // a header cut short: the end reports it
+    const writing = (async () => {
+      for (let from = 0; from < bytes.length;) {
+        const to = Math.min(bytes.length, from + 1 + (from * 7919) % 3000);
+        await client.write(bytes.subarray(from, to));
+        from = to;
+        if (from % 5 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      client.close();
+    })();
+    const got: string[] = [];
+    const errors: Deframed[] = [];
+    let batches = 0;
+    const source = kind === "connection" ? server : server.readable;
+    const end = await readDeframed(source, new LengthPrefixDecoder({ maxPacketBytes: 65536 }), async (batch) => {
+      batches++;
+      // The packets are views of the read buffer: the next read must wait for this handler.
+      if (batches % 3 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+      for (const item of batch) {
+        if (item instanceof Uint8Array) got.push(toHex(item.subarray(0, 8)) + "/" + item.length);
+        else errors.push(item);
+      }
+    });
+    await writing;
+    assert.equal(end, "ended");
+    assert.deepEqual(got, sent.map((p) => toHex(p.subarray(0, 8)) + "/" + p.length));
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof Error && errors[0].name === "BadFrameError");
+    // At its end, a Deno connection's readable closes the connection's resource itself.
+    if (kind === "readable") assert.throws(() => server.close(), Deno.errors.BadResource);
+    else server.close();
   });
-  await writing;
-  assert.equal(end, "ended");
-  assert.deepEqual(got, sent.map((p) => toHex(p.subarray(0, 8)) + "/" + p.length));
-  assert.equal(errors.length, 1);
-  assert.ok(errors[0] instanceof Error && errors[0].name === "BadFrameError");
-  // At its end, a Deno connection's readable closes the connection's resource itself.
-  assert.throws(() => server.close(), Deno.errors.BadResource);
-});
+}
 
 Deno.test("readDeframed: a handler returning false stops it and releases the reader; a picker returning nothing too", async () => {
   const { client, server } = await tcpPair();
@@ -92,6 +96,14 @@ Deno.test("readDeframed: a handler returning false stops it and releases the rea
   assert.equal(end, "stopped");
   assert.equal(calls, 1);
   assert.equal(server.readable.locked, false, "the caller may cancel the stream or close the connection");
+  await client.write(hex("c0 2f 63 00 00 c0"));
+  const stopsLater = await readDeframed(server, new SlipDecoder({ maxPacketBytes: 64 }), async () => {
+    calls++;
+    await Promise.resolve();
+    return false;
+  });
+  assert.equal(stopsLater, "stopped");
+  assert.equal(calls, 2, "an async handler's false stops it too");
   server.close();
 
   const pair = await tcpPair();
@@ -110,23 +122,39 @@ Deno.test("readDeframed: a handler returning false stops it and releases the rea
   pair.client.close();
 });
 
-Deno.test("readDeframed: the buffer grows to the bulk size once a read fills it, only when allowed", async () => {
-  const sizes = async (mayGrow: () => boolean) => {
-    const seen: number[] = [];
-    await readDeframed(fullReads(1000), new SlipDecoder({ maxPacketBytes: 64 }), (_batch, n) => {
-      if (n > 0) seen.push(n);
-    }, { bufferBytes: 16, bulkBufferBytes: 64, mayGrow });
-    return seen;
+/** A reader over `total` bytes that fills every buffer it is given completely. */
+function fullReader(total: number) {
+  let left = total;
+  return {
+    read(buffer: Uint8Array): Promise<number | null> {
+      const n = Math.min(left, buffer.length);
+      left -= n;
+      buffer.fill(0xc0, 0, n);
+      return Promise.resolve(n === 0 ? null : n);
+    },
   };
-  let asked = 0;
-  const grown = await sizes(() => (asked++, true));
-  assert.deepEqual(grown.slice(0, 3), [16, 64, 64]);
-  assert.equal(grown.reduce((a, b) => a + b), 1000);
-  assert.equal(asked, 1, "asked once, then the buffer is bulk");
-  const refused = await sizes(() => false);
-  assert.ok(refused.every((n) => n <= 16));
-  assert.equal(refused.length, Math.ceil(1000 / 16));
-});
+}
+
+for (const kind of ["connection", "readable"] as const) {
+  Deno.test(`readDeframed (${kind}): the buffer grows to the bulk size once a read fills it, only when allowed`, async () => {
+    const sizes = async (mayGrow: () => boolean) => {
+      const seen: number[] = [];
+      const source = kind === "connection" ? fullReader(1000) : fullReads(1000);
+      await readDeframed(source, new SlipDecoder({ maxPacketBytes: 64 }), (_batch, n) => {
+        if (n > 0) seen.push(n);
+      }, { bufferBytes: 16, bulkBufferBytes: 64, mayGrow });
+      return seen;
+    };
+    let asked = 0;
+    const grown = await sizes(() => (asked++, true));
+    assert.deepEqual(grown.slice(0, 3), [16, 64, 64]);
+    assert.equal(grown.reduce((a, b) => a + b), 1000);
+    assert.equal(asked, 1, "asked once, then the buffer is bulk");
+    const refused = await sizes(() => false);
+    assert.ok(refused.every((n) => n <= 16));
+    assert.equal(refused.length, Math.ceil(1000 / 16));
+  });
+}
 
 Deno.test("readDeframed: a connection reset rejects; a handler's exception propagates", async () => {
   const { client, server } = await tcpPair();
@@ -136,6 +164,18 @@ Deno.test("readDeframed: a connection reset rejects; a handler's exception propa
       throw new TypeError("handler bug");
     }),
     /handler bug/,
+  );
+  await client.write(hex("00 00 00 04 2f 61 00 00"));
+  await assert.rejects(
+    readDeframed(server, new LengthPrefixDecoder({ maxPacketBytes: 64 }), () => {
+      throw new TypeError("handler bug");
+    }),
+    /handler bug/,
+  );
+  const failing = { read: () => Promise.reject(new Deno.errors.ConnectionReset("reset by peer")) };
+  await assert.rejects(
+    readDeframed(failing, new LengthPrefixDecoder({ maxPacketBytes: 64 }), () => {}),
+    Deno.errors.ConnectionReset,
   );
   server.close();
   client.close();
