@@ -189,15 +189,31 @@ export class Outbox {
    * @returns false if the outbox is stopped or the frame was refused (an overflow)
    */
   pushLengthPrefixed(packet: Uint8Array): boolean {
-    if (!this.#admit(packet.length + 4)) return false;
     const size = packet.length;
+    const at = this.#tailFilled;
+    // The common case in a burst: the frame fits in the last chunk, a flush is already due.
+    if (
+      at + size + 4 <= CHUNK_BYTES && this.#chunks.length > 0 && this.#shared === undefined &&
+      this.#pendingBytes + size + 4 <= this.#maxQueueBytes && !this.#stopped
+    ) {
+      const tail = this.#chunks[this.#chunks.length - 1]!;
+      tail[at] = size >>> 24;
+      tail[at + 1] = (size >>> 16) & 0xff;
+      tail[at + 2] = (size >>> 8) & 0xff;
+      tail[at + 3] = size & 0xff;
+      tail.set(packet, at + 4);
+      this.#tailFilled = at + size + 4;
+      this.#pendingBytes += size + 4;
+      return true;
+    }
+    if (!this.#admit(size + 4)) return false;
     const chunk = this.#chunks.at(-1);
     if (chunk !== undefined && this.#tailFilled + 4 <= CHUNK_BYTES) {
-      const at = this.#tailFilled;
-      chunk[at] = size >>> 24;
-      chunk[at + 1] = (size >>> 16) & 0xff;
-      chunk[at + 2] = (size >>> 8) & 0xff;
-      chunk[at + 3] = size & 0xff;
+      const at4 = this.#tailFilled;
+      chunk[at4] = size >>> 24;
+      chunk[at4 + 1] = (size >>> 16) & 0xff;
+      chunk[at4 + 2] = (size >>> 8) & 0xff;
+      chunk[at4 + 3] = size & 0xff;
       this.#tailFilled += 4;
     } else {
       this.#append(Uint8Array.of(size >>> 24, (size >>> 16) & 0xff, (size >>> 8) & 0xff, size & 0xff));
