@@ -169,8 +169,9 @@ async function readConnection(
  * A read buffer in pages of its own (a resizable `ArrayBuffer`): only the pages that reads fill
  * are committed (a client of small messages touches one 4 KiB page of its 16 KiB), and
  * `release` gives them back to the system at once. A plain buffer comes from malloc, zeroed
- * whole, and once freed stays in the process's heap: 1,000 connections that came and went left
- * the router's RSS 30 MB above its idle figure.
+ * whole, and once freed stays in the process's heap: a minute after scenario h's 1,000
+ * connections left, the router's RSS was 31 MB above its idle figure with plain buffers, 15 MB
+ * with these.
  */
 function pagedBuffer(bytes: number): Uint8Array {
   return new Uint8Array(new ArrayBuffer(bytes, { maxByteLength: bytes }));
