@@ -6,8 +6,8 @@
  *
  * Scenarios (issue #4): musical (10 users x 50 msgs/s), fanout (1 -> 10 flat out, length
  * prefix and SLIP), mesh (20 senders + 20 receivers flat out), groups (100 groups x 4 users
- * at 20 msgs/s), churn (1000 connect/register/disconnect cycles), slow (one receiver stops
- * reading). Every message carries sender, sequence number and send time: loss, duplication
+ * at 20 msgs/s), groups-250 (250 groups x 4 users at 20 msgs/s: 1,000 connections), churn
+ * (1000 connect/register/disconnect cycles), slow (one receiver stops reading). Every message carries sender, sequence number and send time: loss, duplication
  * and reordering are counted, not assumed.
  */
 import type { Framing } from "../lib/framing/detect.ts";
@@ -61,6 +61,11 @@ class Child {
         "--log-level",
         "warning",
         "--max-connections",
+        "2000",
+        // Every client connects from 127.0.0.1: lift the per-address limits (default 32 and 8).
+        "--max-connections-per-address",
+        "2000",
+        "--max-unregistered-per-address",
         "2000",
         "--max-registers-per-second", // the churn scenario registers thousands per second from 127.0.0.1
         "1000000",
@@ -402,10 +407,12 @@ const SCENARIOS: Record<string, (child: Child) => Promise<Record<string, unknown
   "musical+ws": (c) => paced(c, 10, 10, 50, args.seconds, 1),
   mesh: (c) => flatOut(c, 20, 20, "length-prefix", args.seconds),
   groups: (c) => paced(c, 400, 4, 20, args.seconds),
+  // The native harness's scenario h: a community server, 250 bands of four (1,000 connections).
+  "groups-250": (c) => paced(c, 1000, 4, 20, args.seconds),
   churn: (c) => churn(c, 3000),
   slow: (c) => slowConsumer(c, 2 * args.seconds),
 };
-const WITH_FLOOR = new Set(["musical", "fanout-lp", "fanout-slip", "mesh", "groups"]);
+const WITH_FLOOR = new Set(["musical", "fanout-lp", "fanout-slip", "mesh", "groups", "groups-250"]);
 
 // Below the kernel's ephemeral range (32768-60999), where client sockets would collide.
 let port = 20000 + Math.floor(Math.random() * 1000) * 4;

@@ -397,7 +397,9 @@ export class Bridge {
     }
     this.counters.udpOut++;
     const { port, hostname } = this.#options.sendUdp;
-    this.#udp.send(packet, port, hostname);
+    // A copy: `packet` views the client's read buffer, which the next read reuses (and the end of the
+    // connection gives back), while node:dgram reads what it sends later.
+    this.#udp.send(packet.slice(), port, hostname);
   }
 
   #closeConn(): void {

@@ -7,17 +7,10 @@
 import { createDecoder } from "../framing/by_framing.ts";
 import type { Framing } from "../framing/detect.ts";
 import type { Deframed } from "../framing/errors.ts";
+import { type ByteReader, readDeframed } from "../framing/read_deframed.ts";
 
 /** What the read loop needs of a connection: a `Deno.TcpConn`, or anything that reads like one. */
-export interface PacketSource {
-  /**
-   * Reads into `buffer`.
-   *
-   * @param buffer where the bytes go
-   * @returns how many bytes were read, or null at the end of the stream
-   */
-  read(buffer: Uint8Array): Promise<number | null>;
-}
+export type PacketSource = ByteReader;
 
 /** Options of `readPackets`. */
 export interface ReadPacketsOptions {
@@ -30,7 +23,8 @@ export interface ReadPacketsOptions {
  * framing errors among them as `FramingError` items (what to do with one is the caller's choice).
  *
  * The packets are views of one read buffer that the next read reuses: they are valid only until
- * `onPackets` returns, so copy (`packet.slice()`) any packet you keep.
+ * `onPackets` returns, so copy (`packet.slice()`) any packet you keep. A stream that ends inside a
+ * frame ends with a last call holding a fatal `BadFrameError`.
  *
  * @param source the connection
  * @param framing the connection's framing
@@ -64,14 +58,8 @@ export async function readPackets(
   onPackets: (items: readonly Deframed[]) => boolean | void,
 ): Promise<void> {
   const decoder = createDecoder(framing, { maxPacketBytes: options.maxPacketBytes });
-  const buffer = new Uint8Array(64 * 1024);
-  const out: Deframed[] = [];
-  for (;;) {
-    const n = await source.read(buffer);
-    if (n === null) return;
-    decoder.push(buffer.subarray(0, n), out);
-    const goOn = onPackets(out);
-    out.length = 0;
-    if (goOn === false) return;
-  }
+  await readDeframed(source, decoder, (batch) => onPackets(batch), {
+    bufferBytes: 16 * 1024,
+    bulkBufferBytes: 64 * 1024,
+  });
 }

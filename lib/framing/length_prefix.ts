@@ -86,6 +86,25 @@ export class LengthPrefixDecoder {
   }
 
   /**
+   * The stream has ended: reports a frame left incomplete (a fatal `BadFrameError`, as std's
+   * `DelimiterStream` hands on what its stream ended with) and gives its memory back.
+   *
+   * @param out receives the error, if a frame was incomplete
+   */
+  end(out: Deframed[]): void {
+    if (!this.#failed && this.pendingBytes > 0) {
+      const what = this.#frameBytes < 0
+        ? `${this.#headerBytes} of the 4 bytes of a length prefix`
+        : `${this.#gatheredBytes} of the ${this.#frameBytes} bytes of a packet`;
+      out.push(new BadFrameError(`The stream ended after ${what}; the incomplete packet was dropped`, true));
+      this.#failed = true;
+    }
+    this.#headerBytes = this.#gatheredBytes = 0;
+    this.#frameBytes = -1;
+    this.#gather.clear();
+  }
+
+  /**
    * Decodes one chunk.
    *
    * @param chunk bytes as read from the stream; not modified, and views of it may be emitted

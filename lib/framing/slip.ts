@@ -90,6 +90,26 @@ export class SlipDecoder {
   }
 
   /**
+   * The stream has ended: reports a frame left without its closing END (a fatal `BadFrameError`,
+   * as std's `DelimiterStream` hands on what its stream ended with) and gives its memory back.
+   * A frame already being dropped (too large, bad escape) was reported when it was dropped.
+   *
+   * @param out receives the error, if a frame was incomplete
+   */
+  end(out: Deframed[]): void {
+    if (!this.#dropping && (this.#gather.length > 0 || this.#escaped)) {
+      out.push(
+        new BadFrameError(
+          `The stream ended inside a SLIP frame (${this.#gather.length} bytes after the last END); the incomplete packet was dropped`,
+          true,
+        ),
+      );
+    }
+    this.#escaped = this.#dropping = false;
+    this.#gather.clear();
+  }
+
+  /**
    * Decodes one chunk.
    *
    * @param chunk bytes as read from the stream; not modified, and views of it may be emitted

@@ -35,6 +35,13 @@ export interface OutboxOptions {
   pool?: ChunkPool;
 }
 
+/**
+ * Largest shared frame an idle outbox writes by reference instead of copying it into a chunk.
+ * Such frames are not charged to the budget (a connection holds at most one, shared by every
+ * recipient of the packet): 2,000 connections hold at most 8 MiB this way.
+ */
+export const SHARED_FRAME_MAX_BYTES = 4096;
+
 /** Outboxes created without a pool share this one (16 MiB of free chunks at most). */
 const sharedPool = new ChunkPool({ maxFreeChunks: 256 });
 
@@ -48,10 +55,17 @@ const sharedPool = new ChunkPool({ maxFreeChunks: 256 });
  * pending bytes past `maxQueueBytes`, or whose chunks the grant refuses, is refused and
  * `onOverflow` is called once (the slow-consumer policy lives there).
  *
- * Batching is explicit: the first frame pushed while the outbox is idle schedules a flush as a
- * microtask (`queueMicrotask`), so every frame pushed in the same task (a burst read in one
- * chunk) goes out in the same write. A chunk being written is never reused until its write has
- * settled, whatever happens meanwhile (`stop` included).
+ * An idle outbox given a small frame that is shared and never modified (`pushShared`) writes it
+ * as it is: no chunk is taken, charged, copied into and given back for a lone message (most
+ * deliveries at venue load: 250 groups of four, one message at a time per member). Anything
+ * pushed after it is copied into chunks as usual, and goes out after it.
+ *
+ * Batching is explicit, and no step depends on how many microtasks another takes: the first
+ * frame pushed while the outbox is idle schedules one flush with `queueMicrotask`, so every
+ * frame pushed in the same task (a burst read in one chunk) goes out in the same write; frames
+ * pushed while a write is in flight go out in the next write of the same flush. `drained`
+ * waits on a promise the flush resolves when it ends (it never polls). A chunk being written is
+ * never reused until its write has settled, whatever happens meanwhile (`stop` included).
  *
  * @example
  * ```ts
@@ -79,6 +93,11 @@ export class Outbox {
   #headSent = 0;
   #tailFilled = 0;
   #pendingBytes = 0;
+  /**
+   * A shared frame written by reference (`pushShared`), ahead of the chunks; while it is not
+   * being written, a later push copies it into the chunks first (one write for the batch).
+   */
+  #shared: Uint8Array | undefined;
   /** Chunks taken from the pool for the frame being pushed. */
   #spare: Uint8Array[] = [];
   /** A flush is scheduled or running. */
@@ -92,7 +111,7 @@ export class Outbox {
   #stopped = false;
 
   /**
-   * An empty outbox.
+   * An empty outbox writing to `sink`.
    *
    * @param sink where to write
    * @param options the bounds, what to do on overflow or on a write error, where chunks come from
@@ -139,21 +158,62 @@ export class Outbox {
   }
 
   /**
+   * Queues a frame that nobody modifies (a packet's frame shared by its recipients): an idle
+   * outbox keeps a reference to a small one and writes it as it is; otherwise it is copied.
+   *
+   * @param frame the bytes to send, unchanged until written
+   * @returns false if the outbox is stopped or the frame was refused (an overflow)
+   */
+  pushShared(frame: Uint8Array): boolean {
+    if (this.#pendingBytes !== 0 || frame.length > SHARED_FRAME_MAX_BYTES || this.#stopped) return this.push(frame);
+    if (frame.length > this.#maxQueueBytes) return this.#overflow("queue");
+    this.#shared = frame;
+    this.#pendingBytes = frame.length;
+    if (!this.#flushing) {
+      this.#flushing = true;
+      this.#progressAt = performance.now();
+      queueMicrotask(() => this.#flush());
+    }
+    return true;
+  }
+
+  /** True when nothing is queued or being written: a shared frame pushed now is not copied. */
+  get idle(): boolean {
+    return this.#pendingBytes === 0;
+  }
+
+  /**
    * Queues a packet preceded by its size (OSC 1.0 framing) without building the frame first.
    *
    * @param packet the packet (copied)
    * @returns false if the outbox is stopped or the frame was refused (an overflow)
    */
   pushLengthPrefixed(packet: Uint8Array): boolean {
-    if (!this.#admit(packet.length + 4)) return false;
     const size = packet.length;
+    const at = this.#tailFilled;
+    // The common case in a burst: the frame fits in the last chunk, a flush is already due.
+    if (
+      at + size + 4 <= CHUNK_BYTES && this.#chunks.length > 0 && this.#shared === undefined &&
+      this.#pendingBytes + size + 4 <= this.#maxQueueBytes && !this.#stopped
+    ) {
+      const tail = this.#chunks[this.#chunks.length - 1]!;
+      tail[at] = size >>> 24;
+      tail[at + 1] = (size >>> 16) & 0xff;
+      tail[at + 2] = (size >>> 8) & 0xff;
+      tail[at + 3] = size & 0xff;
+      tail.set(packet, at + 4);
+      this.#tailFilled = at + size + 4;
+      this.#pendingBytes += size + 4;
+      return true;
+    }
+    if (!this.#admit(size + 4)) return false;
     const chunk = this.#chunks.at(-1);
     if (chunk !== undefined && this.#tailFilled + 4 <= CHUNK_BYTES) {
-      const at = this.#tailFilled;
-      chunk[at] = size >>> 24;
-      chunk[at + 1] = (size >>> 16) & 0xff;
-      chunk[at + 2] = (size >>> 8) & 0xff;
-      chunk[at + 3] = size & 0xff;
+      const at4 = this.#tailFilled;
+      chunk[at4] = size >>> 24;
+      chunk[at4 + 1] = (size >>> 16) & 0xff;
+      chunk[at4 + 2] = (size >>> 8) & 0xff;
+      chunk[at4 + 3] = size & 0xff;
       this.#tailFilled += 4;
     } else {
       this.#append(Uint8Array.of(size >>> 24, (size >>> 16) & 0xff, (size >>> 8) & 0xff, size & 0xff));
@@ -184,11 +244,14 @@ export class Outbox {
     const inFlight = this.#flushing && this.#writing ? this.#chunks[0] : undefined;
     for (const chunk of this.#chunks) if (chunk !== inFlight) this.#pool.give(chunk);
     this.#chunks = [];
+    this.#shared = undefined;
     this.#headSent = this.#tailFilled = this.#pendingBytes = 0;
   }
 
   #admit(n: number): boolean {
     if (this.#stopped) return false;
+    // A shared frame not yet being written joins the chunks first, so the batch is one write.
+    if (this.#shared !== undefined && !this.#writing && !this.#spillShared()) return false;
     if (this.#pendingBytes + n > this.#maxQueueBytes) return this.#overflow("queue");
     // Chunks this frame needs beyond the room left in the last one.
     const room = this.#chunks.length === 0 ? 0 : CHUNK_BYTES - this.#tailFilled;
@@ -209,6 +272,16 @@ export class Outbox {
       this.#progressAt = performance.now();
       queueMicrotask(() => this.#flush());
     }
+    return true;
+  }
+
+  /** Copies the waiting shared frame into the chunks (it stays first in line). */
+  #spillShared(): boolean {
+    const frame = this.#shared!;
+    this.#shared = undefined;
+    this.#pendingBytes -= frame.length;
+    if (!this.#admit(frame.length)) return false;
+    this.#append(frame);
     return true;
   }
 
@@ -243,6 +316,21 @@ export class Outbox {
   async #flush(): Promise<void> {
     try {
       while (this.#pendingBytes > 0 && !this.#stopped) {
+        const shared = this.#shared;
+        if (shared !== undefined) {
+          this.#writing = true;
+          let n: number;
+          try {
+            n = await this.#sink.write(shared);
+          } finally {
+            this.#writing = false;
+          }
+          if (this.#stopped) return;
+          this.#progressAt = performance.now();
+          this.#pendingBytes -= n;
+          this.#shared = n < shared.length ? shared.subarray(n) : undefined;
+          continue;
+        }
         const head = this.#chunks[0]!;
         const end = this.#chunks.length === 1 ? this.#tailFilled : CHUNK_BYTES;
         let n: number;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "npm:fast-check@^4.10.2";
-import { type ByteSink, Outbox } from "../../lib/server/outbox.ts";
+import { type ByteSink, Outbox, SHARED_FRAME_MAX_BYTES } from "../../lib/server/outbox.ts";
 import { join } from "../framing/frames.ts";
 
 /** A sink that records writes; each write can be held until released, and may be partial. */
@@ -10,12 +10,21 @@ class FakeSink implements ByteSink {
   #held: (() => void)[] = [];
   hold = false;
   fail: Error | undefined;
+  /** The arrays passed to write, as given (to see what was written by reference). */
+  given: Uint8Array[] = [];
+  #onWrite: (() => void)[] = [];
   write(bytes: Uint8Array): Promise<number> {
     if (this.fail) return Promise.reject(this.fail);
     const n = Math.min(bytes.length, this.maxPerWrite);
+    this.given.push(bytes);
     this.writes.push(bytes.slice(0, n));
+    for (const resolve of this.#onWrite.splice(0)) resolve();
     if (!this.hold) return Promise.resolve(n);
     return new Promise((resolve) => this.#held.push(() => resolve(n)));
+  }
+  /** Resolves once `count` writes have started (no counting of microtasks). */
+  async started(count: number): Promise<void> {
+    while (this.writes.length < count) await new Promise<void>((resolve) => this.#onWrite.push(resolve));
   }
   release() {
     const held = this.#held;
@@ -31,9 +40,8 @@ Deno.test("outbox: what is queued while a write is in flight goes out in one bat
   sink.hold = true;
   const outbox = new Outbox(sink, { maxQueueBytes: 1000, onOverflow: () => {}, onError: () => {} });
   outbox.push(bytes(10, 1));
-  await Promise.resolve();
-  await Promise.resolve();
-  assert.equal(sink.writes.length, 1, "a lone frame goes out at once");
+  await sink.started(1); // a lone frame goes out at once
+  assert.equal(sink.writes.length, 1);
   for (let i = 0; i < 5; i++) outbox.push(bytes(10, 2 + i));
   assert.equal(outbox.pendingBytes, 60);
   sink.hold = false;
@@ -84,8 +92,7 @@ Deno.test("outbox: a backlog goes out in order, in 64 KiB writes; frames are cop
   sink.hold = true;
   const outbox = new Outbox(sink, { maxQueueBytes: 4 << 20, onOverflow: () => {}, onError: () => {} });
   outbox.push(bytes(10, 255));
-  await Promise.resolve();
-  await Promise.resolve();
+  await sink.started(1);
   const reused = bytes(10_000);
   for (let i = 0; i < 100; i++) {
     reused.fill(i);
@@ -108,10 +115,17 @@ Deno.test("outbox: a backlog goes out in order, in 64 KiB writes; frames are cop
 Deno.test("outbox property: whatever the frame sizes, partial writes and timing, the bytes out are the bytes in", async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.tuple(fc.integer({ min: 1, max: 150_000 }), fc.boolean(), fc.nat({ max: 3 })), {
-        minLength: 1,
-        maxLength: 30,
-      }),
+      fc.array(
+        fc.tuple(
+          fc.integer({ min: 1, max: 150_000 }),
+          fc.constantFrom("copy", "prefixed", "shared"),
+          fc.nat({ max: 3 }),
+        ),
+        {
+          minLength: 1,
+          maxLength: 30,
+        },
+      ),
       fc.integer({ min: 1000, max: 100_000 }),
       async (frames, maxPerWrite) => {
         const sink = new FakeSink();
@@ -119,16 +133,19 @@ Deno.test("outbox property: whatever the frame sizes, partial writes and timing,
         const outbox = new Outbox(sink, { maxQueueBytes: 1 << 30, onOverflow: () => {}, onError: () => {} });
         const expected: Uint8Array[] = [];
         let n = 0;
-        for (const [size, prefixed, pauses] of frames) {
-          const frame = Uint8Array.from({ length: size }, () => n++ & 0xff);
-          if (prefixed) {
+        for (const [size, kind, pauses] of frames) {
+          // Shared frames are small, as the router's are (a packet's frame, built once).
+          const frame = Uint8Array.from({ length: kind === "shared" ? size % 6000 + 1 : size }, () => n++ & 0xff);
+          if (kind === "prefixed") {
             outbox.pushLengthPrefixed(frame);
             expected.push(Uint8Array.of(size >>> 24, (size >>> 16) & 0xff, (size >>> 8) & 0xff, size & 0xff));
+          } else if (kind === "shared") {
+            outbox.pushShared(frame);
           } else {
             outbox.push(frame);
           }
           expected.push(frame.slice());
-          frame.fill(0); // the caller reuses its buffer
+          if (kind !== "shared") frame.fill(0); // the caller reuses its buffer (a shared frame never changes)
           for (let i = 0; i < pauses; i++) await Promise.resolve(); // let writes start mid-stream
         }
         await outbox.drained();
@@ -141,6 +158,74 @@ Deno.test("outbox property: whatever the frame sizes, partial writes and timing,
     ),
     { numRuns: 100 },
   );
+});
+
+Deno.test("outbox: an idle outbox writes a small shared frame as it is, with no chunk; what follows goes after it", async () => {
+  const sink = new FakeSink();
+  sink.hold = true;
+  let held = 0;
+  const outbox = new Outbox(sink, {
+    maxQueueBytes: 1 << 20,
+    onOverflow: () => {},
+    onError: () => {},
+    grant: (delta) => (held += delta, true),
+  });
+  const lone = bytes(36, 7);
+  assert.ok(outbox.idle);
+  assert.ok(outbox.pushShared(lone));
+  assert.ok(!outbox.idle);
+  assert.equal(held, 0, "no chunk for a lone shared frame");
+  await sink.started(1);
+  assert.equal(sink.given[0], lone, "written by reference");
+  // While it is being written, more frames are queued in chunks and go out after it.
+  outbox.pushShared(bytes(8, 8));
+  outbox.pushLengthPrefixed(bytes(4, 9));
+  assert.equal(held, 64 * 1024);
+  assert.equal(outbox.pendingBytes, 36 + 8 + 8);
+  sink.hold = false;
+  sink.release();
+  await outbox.drained();
+  assert.deepEqual(sink.writes.map((w) => w.length), [36, 16]);
+  assert.equal(held, 0);
+
+  // Pushed in the same task before its write starts, a shared frame joins the batch: one write.
+  const batch = new Outbox(sink, { maxQueueBytes: 1 << 20, onOverflow: () => {}, onError: () => {} });
+  sink.writes = [];
+  batch.pushShared(bytes(36, 1));
+  batch.push(bytes(10, 2));
+  await batch.drained();
+  assert.deepEqual(sink.writes.map((w) => [w.length, w[0], w[36]]), [[46, 1, 2]]);
+
+  // A partial write of a shared frame is completed before the rest; large shared frames are copied.
+  const partial = new Outbox(sink, { maxQueueBytes: 1 << 20, onOverflow: () => {}, onError: () => {} });
+  sink.writes = [];
+  sink.given = [];
+  sink.maxPerWrite = 10;
+  const frame = Uint8Array.from({ length: 25 }, (_, i) => i);
+  partial.pushShared(frame);
+  await partial.drained();
+  assert.deepEqual([...join(sink.writes)], [...frame]);
+  assert.equal(sink.writes.length, 3);
+  sink.maxPerWrite = Infinity;
+  const large = bytes(SHARED_FRAME_MAX_BYTES + 1);
+  partial.pushShared(large);
+  await partial.drained();
+  assert.notEqual(sink.given.at(-1), large, "copied into a chunk");
+});
+
+Deno.test("outbox: a shared frame counts against the queue bound, and stop drops it", async () => {
+  const sink = new FakeSink();
+  sink.hold = true;
+  const causes: string[] = [];
+  const outbox = new Outbox(sink, { maxQueueBytes: 30, onOverflow: (c) => causes.push(c), onError: () => {} });
+  assert.ok(!outbox.pushShared(bytes(31)));
+  assert.deepEqual(causes, ["queue"]);
+  const other = new Outbox(sink, { maxQueueBytes: 30, onOverflow: (c) => causes.push(c), onError: () => {} });
+  assert.ok(other.pushShared(bytes(20)));
+  assert.ok(!other.pushShared(bytes(20)), "20 + 20 passes the bound of 30");
+  assert.equal(other.pendingBytes, 0);
+  sink.release();
+  await other.drained();
 });
 
 Deno.test("outbox: chunks are granted before they are taken and given back once written", async () => {
