@@ -535,6 +535,14 @@ export const FAULTS: MutationFault[] = [
     tests: ["tests/bridge/source_filter_test.ts"],
   },
   {
+    id: "bridge-udp-view",
+    file: "lib/bridge/bridge.ts",
+    search: "this.#udp.send(packet.slice(), port, hostname);",
+    replace: "this.#udp.send(packet, port, hostname);",
+    description: "the bridge hands node:dgram a view of the reused read buffer instead of a copy",
+    tests: ["tests/bridge/bridge_test.ts"],
+  },
+  {
     id: "bridge-queue-unbounded",
     file: "lib/bridge/bridge.ts",
     search: "if (this.#queuedBytes + packet.length > this.#options.maxQueueBytes) {",
