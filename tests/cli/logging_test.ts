@@ -93,6 +93,37 @@ Deno.test("BufferedSink: a file sink batches over its interval; lines logged mea
   await sink[Symbol.asyncDispose]();
 });
 
+for (const flushIntervalMs of [0, 20]) {
+  Deno.test(`BufferedSink (interval ${flushIntervalMs} ms): a line logged in the turn a write ends is written, not held until the next line`, async () => {
+    // The write completes and, before the write loop has noticed, a client's close logs "Closing" and "left" (an
+    // EOF read ending in the same turn of the event loop). Those lines must not wait for some later line.
+    const writer = new SlowWriter();
+    const sink = new BufferedSink(writer, { formatter: plainText, flushIntervalMs });
+    sink.sink(record("registered"));
+    const deadline = Date.now() + 2000;
+    while (writer.writes === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(writer.writes, 1);
+    writer.release();
+    queueMicrotask(() => sink.sink(record("left")));
+    while (writer.lines.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(writer.lines, ["registered\n", "left\n"], "the line logged as the write ended is still held");
+    assert.equal(sink.stats.bufferedBytes, 0);
+    await sink[Symbol.asyncDispose]();
+  });
+
+  Deno.test(`BufferedSink (interval ${flushIntervalMs} ms): disposing as a write ends writes the lines logged meanwhile`, async () => {
+    const writer = new SlowWriter();
+    const sink = new BufferedSink(writer, { formatter: plainText, flushIntervalMs });
+    sink.sink(record("SIGTERM received"));
+    const deadline = Date.now() + 2000;
+    while (writer.writes === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    writer.release();
+    queueMicrotask(() => sink.sink(record("Stopped")));
+    await sink[Symbol.asyncDispose](); // the router's exit: nothing may stay behind, and no timer may outlive it
+    assert.deepEqual(writer.lines, ["SIGTERM received\n", "Stopped\n"]);
+  });
+}
+
 Deno.test("BufferedSink: a failing write is reported once, its lines counted as dropped, and logging goes on", async () => {
   let fail = true;
   const errors: unknown[] = [];
@@ -379,5 +410,31 @@ Deno.test("RotatingFile: a rotation that fails is reported and the lines still r
     assert.equal(await Deno.readTextFile(path), "second\nthird\n");
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main.ts: every client's close is logged at once, on stderr and in the file, though no line follows it", async () => {
+  // Each close is the last thing that happens: a "left" line held back until some later line would not show until the
+  // next client (or the 60 s summary). Under load a stderr write often ends in the same turn as the client's EOF.
+  const { RouterProcess } = await import("../hostile/router_process.ts");
+  const router = await RouterProcess.start({ http: false });
+  const waitForLine = async (what: string, read: () => Promise<string[]>) => {
+    const deadline = Date.now() + 10_000; // the line is due in milliseconds (the file: its 200 ms interval)
+    while (!(await read()).some((line) => line.includes(what))) {
+      if (Date.now() > deadline) throw new Error(`no "${what}" 10 s after it happened:\n${(await read()).join("\n")}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  try {
+    for (let i = 0; i < 40; i++) {
+      const client = await TestClient.connect(router.oscPort);
+      await client.register(`user${i}`);
+      await client.close();
+      await waitForLine(`user${i}@band left`, () => Promise.resolve(router.stderrTail));
+    }
+    await waitForLine("user39@band left", async () => (await router.logText()).split("\n"));
+  } finally {
+    assert.equal((await router.stop()).code, 0);
+    await router.cleanUp();
   }
 });
