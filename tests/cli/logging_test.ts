@@ -61,9 +61,9 @@ Deno.test("BufferedSink: logging returns at once while a write is stuck; beyond 
   const writer = new SlowWriter();
   const sink = new BufferedSink(writer, { formatter: plainText, maxBufferedBytes: 1000 });
   const line = "x".repeat(99); // 100 bytes with the newline
-  const started = performance.now();
   for (let i = 0; i < 50; i++) sink.sink(record(`${i} ${line}`.slice(0, 99)));
-  assert.ok(performance.now() - started < 100, "logging waited for the writer");
+  // Every call returned while the writer has written nothing (no clock: a loaded machine may pause us at any time).
+  assert.equal(writer.lines.length, 0, "logging waited for the writer");
   await Promise.resolve();
   assert.equal(writer.writes, 1, "one write in flight holds the first lines");
   assert.equal(sink.stats.droppedLines, 40, "10 lines of 100 bytes fit in 1000 bytes");
@@ -354,6 +354,7 @@ Deno.test("stderr: a router whose stderr pipe is never read keeps serving (its w
 
 Deno.test("main.ts --log-dir: a connect flood is logged as a burst and a count, and every line is flushed at exit", async () => {
   const { RouterProcess } = await import("../hostile/router_process.ts");
+  const started = performance.now(); // its start-up probes are the bucket's first connection lines
   const router = await RouterProcess.start({
     http: false,
     stderr: "null",
@@ -378,11 +379,14 @@ Deno.test("main.ts --log-dir: a connect flood is logged as a burst and a count, 
   } finally {
     assert.equal((await router.stop()).code, 0);
   }
+  const seconds = (performance.now() - started) / 1000;
   const log = await router.logText();
   await router.cleanUp();
-  // 400 connections log 800 lines (opened, closed); the bucket lets 200 through, then 50 a second.
+  // 400 connections log 800 lines (opened, closed); the bucket lets 200 through, then 50 a second for as long as the
+  // router ran (a loaded machine stretches the flood: one such run rightly let 326 through; 300 was the old bound).
   const lines = log.match(/\[INF\] tcposcrouter·connection: (Connection from|Closing)/g)?.length ?? 0;
-  assert.ok(lines >= 200 && lines < 300, `${lines} connection lines for 400 connections`);
+  const allowed = 200 + Math.ceil(50 * seconds);
+  assert.ok(lines >= 200 && lines <= allowed, `${lines} connection lines for 400 connections in ${seconds} s`);
   assert.match(log, /\[INF\] tcposcrouter·connection: \d+ similar lines suppressed in the last second/);
   assert.match(log, /ana@band registered from/, "the router category has a bucket of its own");
   // The last line of main.ts reaches the file, then (if any are still counted) the count the filter reports at close.
