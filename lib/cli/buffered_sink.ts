@@ -158,8 +158,11 @@ export class BufferedSink {
     try {
       await this.#writeAll();
     } finally {
-      this.#busy = false; // synchronously after the last check for more: no line is left behind
+      this.#busy = false;
     }
+    // This runs microtasks after #writeAll's last check for more: a line logged in between (a client's EOF read ending
+    // in the turn the write ended) found the loop busy and was only queued; it would wait for the next line (minutes).
+    if (this.#queue.length > 0 || this.#unreported > 0) this.#schedule();
   }
 
   async #writeAll(): Promise<void> {
@@ -191,10 +194,12 @@ export class BufferedSink {
    * @returns when it is written (or its write failed)
    */
   async flush(): Promise<void> {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#startWriting();
-    while (this.#busy) await this.#writing;
+    do {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#startWriting();
+      await this.#writing;
+    } while (this.#busy || this.#queue.length > 0 || this.#unreported > 0); // lines logged while it wrote
   }
 
   /** Flushes, then closes the writer; later records are ignored. */

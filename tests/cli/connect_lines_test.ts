@@ -12,7 +12,7 @@ async function startupLog(permissions: string[], args: string[], last: RegExp): 
   }).spawn();
   let log = "";
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  const timer = setTimeout(() => child.kill("SIGTERM"), 15_000);
+  const timer = setTimeout(() => child.kill("SIGTERM"), 120_000); // only if `last` never comes; a loaded start takes 10 s+
   try {
     while (!last.test(log)) {
       const { value, done } = await reader.read();

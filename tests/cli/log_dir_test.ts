@@ -12,7 +12,10 @@ function freePort(): number {
   return port;
 }
 
-/** Runs the router to its end; a 10 s guard kills it should it start instead of refusing. */
+/**
+ * Runs the router to its end; a guard kills it should it start instead of refusing. The guard is long: a loaded
+ * machine took more than 10 s just to load main.ts, and the kill (exit 137) failed a router that refused correctly.
+ */
 async function run(args: string[]) {
   const ports = ["--osc-port", String(freePort()), "--osc11-port", String(freePort())];
   const child = new Deno.Command(Deno.execPath(), {
@@ -21,7 +24,7 @@ async function run(args: string[]) {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const guard = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  const guard = setTimeout(() => child.kill("SIGKILL"), 120_000);
   const out = await child.output();
   clearTimeout(guard);
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };

@@ -61,9 +61,9 @@ Deno.test("BufferedSink: logging returns at once while a write is stuck; beyond 
   const writer = new SlowWriter();
   const sink = new BufferedSink(writer, { formatter: plainText, maxBufferedBytes: 1000 });
   const line = "x".repeat(99); // 100 bytes with the newline
-  const started = performance.now();
   for (let i = 0; i < 50; i++) sink.sink(record(`${i} ${line}`.slice(0, 99)));
-  assert.ok(performance.now() - started < 100, "logging waited for the writer");
+  // Every call returned while the writer has written nothing (no clock: a loaded machine may pause us at any time).
+  assert.equal(writer.lines.length, 0, "logging waited for the writer");
   await Promise.resolve();
   assert.equal(writer.writes, 1, "one write in flight holds the first lines");
   assert.equal(sink.stats.droppedLines, 40, "10 lines of 100 bytes fit in 1000 bytes");
@@ -107,6 +107,37 @@ Deno.test("BufferedSink: a file sink batches over its interval; lines logged mea
   assert.equal(writer.lines.length, 100);
   await sink[Symbol.asyncDispose]();
 });
+
+for (const flushIntervalMs of [0, 20]) {
+  Deno.test(`BufferedSink (interval ${flushIntervalMs} ms): a line logged in the turn a write ends is written, not held until the next line`, async () => {
+    // The write completes and, before the write loop has noticed, a client's close logs "Closing" and "left" (an
+    // EOF read ending in the same turn of the event loop). Those lines must not wait for some later line.
+    const writer = new SlowWriter();
+    const sink = new BufferedSink(writer, { formatter: plainText, flushIntervalMs });
+    sink.sink(record("registered"));
+    const deadline = Date.now() + 2000;
+    while (writer.writes === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(writer.writes, 1);
+    writer.release();
+    queueMicrotask(() => sink.sink(record("left")));
+    while (writer.lines.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(writer.lines, ["registered\n", "left\n"], "the line logged as the write ended is still held");
+    assert.equal(sink.stats.bufferedBytes, 0);
+    await sink[Symbol.asyncDispose]();
+  });
+
+  Deno.test(`BufferedSink (interval ${flushIntervalMs} ms): disposing as a write ends writes the lines logged meanwhile`, async () => {
+    const writer = new SlowWriter();
+    const sink = new BufferedSink(writer, { formatter: plainText, flushIntervalMs });
+    sink.sink(record("SIGTERM received"));
+    const deadline = Date.now() + 2000;
+    while (writer.writes === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    writer.release();
+    queueMicrotask(() => sink.sink(record("Stopped")));
+    await sink[Symbol.asyncDispose](); // the router's exit: nothing may stay behind, and no timer may outlive it
+    assert.deepEqual(writer.lines, ["SIGTERM received\n", "Stopped\n"]);
+  });
+}
 
 Deno.test("BufferedSink: a failing write is reported once, its lines counted as dropped, and logging goes on", async () => {
   let fail = true;
@@ -338,6 +369,7 @@ Deno.test("stderr: a router whose stderr pipe is never read keeps serving (its w
 
 Deno.test("main.ts --log-dir: a connect flood is logged as a burst and a count, and every line is flushed at exit", async () => {
   const { RouterProcess } = await import("../hostile/router_process.ts");
+  const started = performance.now(); // its start-up probes are the bucket's first connection lines
   const router = await RouterProcess.start({
     http: false,
     stderr: "null",
@@ -362,11 +394,14 @@ Deno.test("main.ts --log-dir: a connect flood is logged as a burst and a count, 
   } finally {
     assert.equal((await router.stop()).code, 0);
   }
+  const seconds = (performance.now() - started) / 1000;
   const log = await router.logText();
   await router.cleanUp();
-  // 400 connections log 800 lines (opened, closed); the bucket lets 200 through, then 50 a second.
+  // 400 connections log 800 lines (opened, closed); the bucket lets 200 through, then 50 a second for as long as the
+  // router ran (a loaded machine stretches the flood: one such run rightly let 326 through; 300 was the old bound).
   const lines = log.match(/\[INF\] tcposcrouter·connection: (Connection from|Closing)/g)?.length ?? 0;
-  assert.ok(lines >= 200 && lines < 300, `${lines} connection lines for 400 connections`);
+  const allowed = 200 + Math.ceil(50 * seconds);
+  assert.ok(lines >= 200 && lines <= allowed, `${lines} connection lines for 400 connections in ${seconds} s`);
   assert.match(log, /\[INF\] tcposcrouter·connection: \d+ similar lines suppressed in the last second/);
   assert.match(log, /ana@band registered from/, "the router category has a bucket of its own");
   // The last line of main.ts reaches the file, then (if any are still counted) the count the filter reports at close.
@@ -394,5 +429,31 @@ Deno.test("RotatingFile: a rotation that fails is reported and the lines still r
     assert.equal(await Deno.readTextFile(path), "second\nthird\n");
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main.ts: every client's close is logged at once, on stderr and in the file, though no line follows it", async () => {
+  // Each close is the last thing that happens: a "left" line held back until some later line would not show until the
+  // next client (or the 60 s summary). Under load a stderr write often ends in the same turn as the client's EOF.
+  const { RouterProcess } = await import("../hostile/router_process.ts");
+  const router = await RouterProcess.start({ http: false });
+  const waitForLine = async (what: string, read: () => Promise<string[]>) => {
+    const deadline = Date.now() + 10_000; // the line is due in milliseconds (the file: its 200 ms interval)
+    while (!(await read()).some((line) => line.includes(what))) {
+      if (Date.now() > deadline) throw new Error(`no "${what}" 10 s after it happened:\n${(await read()).join("\n")}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  try {
+    for (let i = 0; i < 40; i++) {
+      const client = await TestClient.connect(router.oscPort);
+      await client.register(`user${i}`);
+      await client.close();
+      await waitForLine(`user${i}@band left`, () => Promise.resolve(router.stderrTail));
+    }
+    await waitForLine("user39@band left", async () => (await router.logText()).split("\n"));
+  } finally {
+    assert.equal((await router.stop()).code, 0);
+    await router.cleanUp();
   }
 });

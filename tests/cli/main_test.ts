@@ -34,7 +34,7 @@ class Router {
     })();
   }
 
-  async waitFor(pattern: RegExp, timeoutMs = 15000): Promise<void> {
+  async waitFor(pattern: RegExp, timeoutMs = 60_000): Promise<void> { // a start on a loaded machine took 10 s+
     const deadline = Date.now() + timeoutMs;
     while (!pattern.test(this.stderr)) {
       if (Date.now() > deadline) throw new Error(`no ${pattern} in:\n${this.stderr}`);
