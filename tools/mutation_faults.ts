@@ -543,6 +543,14 @@ export const FAULTS: MutationFault[] = [
     tests: ["tests/bridge/bridge_test.ts"],
   },
   {
+    id: "log-sink-idle-recheck",
+    file: "lib/cli/buffered_sink.ts",
+    search: "if (this.#queue.length > 0 || this.#unreported > 0) this.#schedule();",
+    replace: "",
+    description: "a line logged as the log's last write ends waits in memory for the next line (the 15 s silence)",
+    tests: ["tests/cli/logging_test.ts"],
+  },
+  {
     id: "bridge-queue-unbounded",
     file: "lib/bridge/bridge.ts",
     search: "if (this.#queuedBytes + packet.length > this.#options.maxQueueBytes) {",
