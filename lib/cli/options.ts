@@ -36,6 +36,24 @@ export interface Config {
   log: LogOptions;
   /** Groups the operator declares (`--groups`, `--closed`). */
   access: AccessOptions;
+  /** Other instances to behave as one router with, on NATS (`--cluster`); undefined: alone. */
+  cluster?: ClusterConfig | undefined;
+}
+
+/** `--cluster` and its credentials (from a file or the environment, never the command line). */
+export interface ClusterConfig {
+  /** NATS server URLs. */
+  servers: string[];
+  /** The cluster's name (its bucket and subjects on NATS). */
+  name: string;
+  /** Copies of the shared state in a NATS cluster. */
+  replicas: number;
+  credsFile: string | undefined;
+  caFile: string | undefined;
+  /** From TCPOSCROUTER_CLUSTER_USER, TCPOSCROUTER_CLUSTER_PASSWORD, TCPOSCROUTER_CLUSTER_TOKEN. */
+  user: string | undefined;
+  password: string | undefined;
+  token: string | undefined;
 }
 
 /** The groups file and closed mode. */
@@ -270,6 +288,29 @@ export function buildProgram(version: string): Command {
     )
     .addOption(
       new Option(
+        "--cluster <urls>",
+        "behave as one router with every instance on these NATS servers (nats://HOST:PORT,...)",
+      )
+        .env("TCPOSCROUTER_CLUSTER").argParser(natsUrls),
+    )
+    .addOption(
+      new Option("--cluster-name <name>", "the cluster's name on NATS; several clusters may share one NATS")
+        .env("TCPOSCROUTER_CLUSTER_NAME").default("tcposcrouter"),
+    )
+    .addOption(
+      new Option("--cluster-creds-file <file>", "NATS credentials file (user JWT and NKey seed)")
+        .env("TCPOSCROUTER_CLUSTER_CREDS_FILE"),
+    )
+    .addOption(
+      new Option("--cluster-ca-file <file>", "CA certificate to trust for tls:// NATS servers")
+        .env("TCPOSCROUTER_CLUSTER_CA_FILE"),
+    )
+    .addOption(
+      new Option("--cluster-replicas <n>", "copies of the shared state in a NATS cluster (3 for three NATS nodes)")
+        .env("TCPOSCROUTER_CLUSTER_REPLICAS").argParser(integer(1, 5)).default(1),
+    )
+    .addOption(
+      new Option(
         "--max-registers-per-second <n>",
         "registers one address may make per second, after a burst of 64; more get too_many_attempts",
       ).env("TCPOSCROUTER_MAX_REGISTERS_PER_SECOND").argParser(integer(1, 1_000_000)).default(10),
@@ -386,6 +427,11 @@ interface Parsed {
   groups?: string;
   closed?: true;
   maxRegistersPerSecond: number;
+  cluster?: string[];
+  clusterName: string;
+  clusterCredsFile?: string;
+  clusterCaFile?: string;
+  clusterReplicas: number;
   logDir?: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -459,6 +505,49 @@ function toConfig(o: Parsed, env: Record<string, string | undefined>): Config {
     http: o.httpPort === undefined ? undefined : httpConfig(o, o.httpPort, env),
     log: logOptions(o),
     access: { groupsFile: o.groups, closed: o.closed === true, registersPerSecond: o.maxRegistersPerSecond },
+    cluster: o.cluster === undefined ? undefined : clusterConfig(o, o.cluster, env),
+  };
+}
+
+/** NATS URLs: nats:// or tls://, with a host and port, and no credentials (they belong in a file or the environment). */
+function natsUrls(text: string): string[] {
+  const urls = list(text);
+  if (urls.length === 0) throw new InvalidArgumentError("give at least one NATS server, e.g. nats://127.0.0.1:4222.");
+  for (const url of urls) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new InvalidArgumentError(`'${url}' is not a URL; give nats://HOST:PORT.`);
+    }
+    if (parsed.protocol !== "nats:" && parsed.protocol !== "tls:") {
+      throw new InvalidArgumentError(
+        `'${parsed.protocol}' is not a NATS scheme; give nats://HOST:PORT or tls://HOST:PORT.`,
+      );
+    }
+    if (parsed.username !== "" || parsed.password !== "") {
+      throw new InvalidArgumentError(
+        "NATS credentials do not belong on the command line (other users can read it); use " +
+          "TCPOSCROUTER_CLUSTER_USER/TCPOSCROUTER_CLUSTER_PASSWORD, TCPOSCROUTER_CLUSTER_TOKEN or --cluster-creds-file.",
+      );
+    }
+  }
+  return urls;
+}
+
+function clusterConfig(o: Parsed, servers: string[], env: Record<string, string | undefined>): ClusterConfig {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(o.clusterName)) {
+    throw new UsageError(`--cluster-name '${o.clusterName}' must be 1 to 64 letters, digits, '-' or '_'`);
+  }
+  return {
+    servers,
+    name: o.clusterName,
+    replicas: o.clusterReplicas,
+    credsFile: o.clusterCredsFile,
+    caFile: o.clusterCaFile,
+    user: env["TCPOSCROUTER_CLUSTER_USER"],
+    password: env["TCPOSCROUTER_CLUSTER_PASSWORD"],
+    token: env["TCPOSCROUTER_CLUSTER_TOKEN"],
   };
 }
 
