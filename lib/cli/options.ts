@@ -291,7 +291,7 @@ export function buildProgram(version: string): Command {
         "--cluster <urls>",
         "behave as one router with every instance on these NATS servers (nats://HOST:PORT,...)",
       )
-        .env("TCPOSCROUTER_CLUSTER").argParser(natsUrls),
+        .env("TCPOSCROUTER_CLUSTER").argParser(list),
     )
     .addOption(
       new Option("--cluster-name <name>", "the cluster's name on NATS; several clusters may share one NATS")
@@ -509,26 +509,29 @@ function toConfig(o: Parsed, env: Record<string, string | undefined>): Config {
   };
 }
 
-/** NATS URLs: nats:// or tls://, with a host and port, and no credentials (they belong in a file or the environment). */
-function natsUrls(text: string): string[] {
-  const urls = list(text);
-  if (urls.length === 0) throw new InvalidArgumentError("give at least one NATS server, e.g. nats://127.0.0.1:4222.");
-  for (const url of urls) {
+/**
+ * Checks NATS URLs: nats:// or tls://, and no credentials (they belong in a file or the
+ * environment). Checked here rather than in commander's argument parser, whose message repeats
+ * the argument, password included; these messages never show the URL.
+ */
+function checkNatsUrls(urls: string[]): string[] {
+  if (urls.length === 0) throw new UsageError("--cluster needs at least one NATS server, e.g. nats://127.0.0.1:4222");
+  for (const [i, url] of urls.entries()) {
     let parsed: URL;
     try {
       parsed = new URL(url);
     } catch {
-      throw new InvalidArgumentError(`'${url}' is not a URL; give nats://HOST:PORT.`);
-    }
-    if (parsed.protocol !== "nats:" && parsed.protocol !== "tls:") {
-      throw new InvalidArgumentError(
-        `'${parsed.protocol}' is not a NATS scheme; give nats://HOST:PORT or tls://HOST:PORT.`,
-      );
+      throw new UsageError(`--cluster: server ${i + 1} is not a URL; give nats://HOST:PORT`);
     }
     if (parsed.username !== "" || parsed.password !== "") {
-      throw new InvalidArgumentError(
-        "NATS credentials do not belong on the command line (other users can read it); use " +
-          "TCPOSCROUTER_CLUSTER_USER/TCPOSCROUTER_CLUSTER_PASSWORD, TCPOSCROUTER_CLUSTER_TOKEN or --cluster-creds-file.",
+      throw new UsageError(
+        "--cluster: NATS credentials do not belong on the command line (other users can read it); use " +
+          "TCPOSCROUTER_CLUSTER_USER and TCPOSCROUTER_CLUSTER_PASSWORD, TCPOSCROUTER_CLUSTER_TOKEN or --cluster-creds-file",
+      );
+    }
+    if (parsed.protocol !== "nats:" && parsed.protocol !== "tls:") {
+      throw new UsageError(
+        `--cluster: '${parsed.protocol}' is not a NATS scheme; give nats://HOST:PORT or tls://HOST:PORT`,
       );
     }
   }
@@ -540,7 +543,7 @@ function clusterConfig(o: Parsed, servers: string[], env: Record<string, string 
     throw new UsageError(`--cluster-name '${o.clusterName}' must be 1 to 64 letters, digits, '-' or '_'`);
   }
   return {
-    servers,
+    servers: checkNatsUrls(servers),
     name: o.clusterName,
     replicas: o.clusterReplicas,
     credsFile: o.clusterCredsFile,

@@ -54,17 +54,21 @@ export function decodeName(token: string): string {
 
 /** One entry of the bucket, as a watch delivers it. */
 export interface BucketEntry {
+  /** The key (`g.`, `u.`, `m.` or `i.` and tokens). */
   key: string;
   /** `PUT`, or `DEL`/`PURGE` for a removed key. */
   operation: string;
   /** The stream sequence of this entry: later entries have larger ones. */
   revision: number;
+  /** The value's bytes (JSON, or empty). */
   value: Uint8Array;
 }
 
 /** A verifier as the bucket holds it. */
-interface Stored {
+export interface StoredVerifier {
+  /** The revision of the key's entry (a user's is its place in the join order). */
   revision: number;
+  /** The `$scrypt$` verifier of the password. */
   verifier: string;
 }
 
@@ -85,9 +89,9 @@ export interface InstanceState {
  * import { ClusterView, encodeName } from "./cluster_view.ts";
  * let now = 0;
  * const view = new ClusterView("A", { now: () => now, deadAfterMs: 3000 });
- * const put = (key: string, revision: number) => view.apply({ key, operation: "PUT", revision, value: new Uint8Array() });
+ * const put = (key: string, revision: number, value = new Uint8Array()) => view.apply({ key, operation: "PUT", revision, value });
  * const g = encodeName("band");
- * put(`u.${g}.${encodeName("bob")}`, 1);
+ * put(`u.${g}.${encodeName("bob")}`, 1, new TextEncoder().encode('{"v":"$scrypt$..."}'));
  * put(`m.${g}.${encodeName("bob")}.B`, 2);
  * put("i.B", 3);
  * assert.deepEqual([...view.userNames("band", ["ana"])], ["bob", "ana"]);
@@ -100,13 +104,15 @@ export class ClusterView {
   readonly #self: string;
   readonly #now: () => number;
   readonly #deadAfterMs: number;
-  readonly #groups = new Map<string, Stored>();
-  readonly #users = new Map<string, Map<string, Stored>>();
+  readonly #groups = new Map<string, StoredVerifier>();
+  readonly #users = new Map<string, Map<string, StoredVerifier>>();
   /** group -> user -> instances holding it. */
   readonly #members = new Map<string, Map<string, Set<string>>>();
   readonly #instances = new Map<string, InstanceState>();
 
   /**
+   * An empty view.
+   *
    * @param self this instance's id
    * @param options the clock, and how long an instance may go without a heartbeat before it is dead
    */
@@ -149,7 +155,7 @@ export class ClusterView {
         case "u": {
           const group = decodeName(parts[1]!);
           const user = decodeName(parts[2]!);
-          const users = this.#users.get(group) ?? new Map<string, Stored>();
+          const users = this.#users.get(group) ?? new Map<string, StoredVerifier>();
           if (put) {
             users.set(user, { revision: entry.revision, verifier: verifierOf(entry.value) });
             this.#users.set(group, users);
@@ -306,7 +312,7 @@ export class ClusterView {
    * @param group the group
    * @returns the entry, or undefined
    */
-  group(group: string): Stored | undefined {
+  group(group: string): StoredVerifier | undefined {
     return this.#groups.get(group);
   }
 
@@ -317,7 +323,7 @@ export class ClusterView {
    * @param user the user
    * @returns the entry, or undefined
    */
-  user(group: string, user: string): Stored | undefined {
+  user(group: string, user: string): StoredVerifier | undefined {
     return this.#users.get(group)?.get(user);
   }
 

@@ -32,8 +32,9 @@ export interface ClusterOptions {
   name: string;
   /** A NATS credentials file (JWT and NKey seed), read at start. */
   credsFile?: string | undefined;
-  /** NATS user and password (from the environment). */
+  /** NATS user (from the environment). */
   user?: string | undefined;
+  /** NATS password (from the environment). */
   password?: string | undefined;
   /** NATS token (from the environment). */
   token?: string | undefined;
@@ -53,6 +54,7 @@ export interface ClusterOptions {
 
 /** The cluster as the status page and /metrics show it. */
 export interface ClusterStatus {
+  /** The cluster's name. */
   name: string;
   /** This instance's id. */
   instance: string;
@@ -60,6 +62,7 @@ export interface ClusterStatus {
   state: "connected" | "connecting" | "disconnected";
   /** The NATS server this instance is connected to, or null. */
   server: string | null;
+  /** Every instance this one knows, itself included, and whether it is alive. */
   instances: {
     id: string;
     self: boolean;
@@ -69,9 +72,11 @@ export interface ClusterStatus {
   }[];
   /** Every user of the cluster and the instances it is connected to. */
   users: { group: string; user: string; instances: string[] }[];
-  /** Packets published to NATS, received from it, and publishes that failed. */
+  /** Packets published to NATS. */
   published: number;
+  /** Packets received from NATS. */
   received: number;
+  /** Publishes that failed. */
   publishErrors: number;
   /** Times the connection to NATS was lost. */
   disconnects: number;
@@ -79,7 +84,11 @@ export interface ClusterStatus {
 
 /** The cluster's name is not one token. */
 export class ClusterNameError extends RangeError {
-  /** @param name the name given */
+  /**
+   * An error for a name that cannot be a NATS subject token.
+   *
+   * @param name the name given
+   */
   constructor(name: string) {
     super(`Cluster name '${name}' must be 1 to 64 letters, digits, '-' or '_'; choose another with --cluster-name`);
     this.name = "ClusterNameError";
@@ -450,7 +459,14 @@ export class NatsCluster implements ClusterLink {
     }
     const { groupName, userName } = request;
     if (this.#state !== "connected" || this.#kv === undefined) {
-      if (this.#local.has(groupName) && !this.#view.elsewhere(groupName, userName)) return undefined;
+      if (this.#local.has(groupName) && !this.#view.elsewhere(groupName, userName)) {
+        // Admitted on what this instance knows; the user's verifier goes to the bucket when NATS returns.
+        const key = `u.${encodeName(groupName)}.${encodeName(userName)}`;
+        if (!this.#verifiers.has(key)) {
+          this.#verifiers.set(key, await hashPassword(request.userPassword, this.#options.scryptCost));
+        }
+        return undefined;
+      }
       return new ProtocolError(
         "server_busy",
         "The router cannot reach its cluster's shared state (NATS) to create this group; retry in a few seconds",

@@ -216,3 +216,31 @@ Deno.test("cluster: SIGKILL one instance: its users leave within seconds, a reco
     }
   });
 });
+
+Deno.test("cluster: a group whose members are all on one instance costs no NATS traffic", async () => {
+  await withCluster(2, async ([a, b]) => {
+    const published = async (r: RouterProcess) =>
+      Number(/^tcposcrouter_cluster_published_total (\d+)$/m.exec(await r.metrics())?.[1]);
+    const solo1 = await join(a!.port, "one", "solo");
+    const solo2 = await join(a!.port, "two", "solo");
+    const far = await join(b!.port, "far", "elsewhere");
+    try {
+      for (let n = 0; n < 50; n++) await solo1.client.sendMsg("/solo", i(n));
+      for (let n = 0; n < 50; n++) assert.equal((await nextAt(solo2.client, "/solo")).args[0]!.type, "i");
+      assert.equal(await published(a!), 0, "nothing published for a group held by one instance");
+      // Once another instance has a member, each packet is published once (not once per remote user).
+      const mate = await join(b!.port, "mate", "solo");
+      const mate2 = await join(b!.port, "mate2", "solo");
+      await waitForList(solo1.client, ["one", "two", "mate", "mate2"]);
+      for (let n = 0; n < 10; n++) await solo1.client.sendMsg("/solo", i(n));
+      for (const x of [mate.client, mate2.client]) {
+        for (let n = 0; n < 10; n++) assert.deepEqual((await nextAt(x, "/solo")).args, [i(n)]);
+      }
+      assert.equal(await published(a!), 10);
+      await mate.client.close();
+      await mate2.client.close();
+    } finally {
+      for (const x of [solo1, solo2, far]) await x.client.close();
+    }
+  });
+});

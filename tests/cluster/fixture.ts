@@ -70,11 +70,20 @@ class Child {
 export class Nats extends Child {
   readonly port: number;
   readonly url: string;
+  /** A store made here is removed by `stop`. */
+  #ownStore: string | undefined;
 
   private constructor(port: number, args: string[]) {
     super("nats-server", args);
     this.port = port;
     this.url = `nats://127.0.0.1:${port}`;
+  }
+
+  /** Stops the server and removes the store it was given none for. */
+  override async stop(): Promise<Deno.CommandStatus> {
+    const status = await super.stop();
+    if (this.#ownStore !== undefined) await Deno.remove(this.#ownStore, { recursive: true }).catch(() => {});
+    return status;
   }
 
   /**
@@ -101,6 +110,7 @@ export class Nats extends Child {
       );
     }
     const nats = new Nats(port, args);
+    if (options.storeDir === undefined) nats.#ownStore = storeDir;
     await waitForPort(port);
     return nats;
   }
