@@ -161,3 +161,54 @@ Deno.test("cluster: NATS stops: each instance serves its own clients and says so
     await Deno.remove(storeDir, { recursive: true });
   }
 });
+
+Deno.test("cluster: an instance started before NATS serves its clients, joins when NATS comes; SIGTERM leaves at once", async () => {
+  const [natsPort] = freePorts(1) as [number];
+  const url = `nats://127.0.0.1:${natsPort}`;
+  const routers: RouterProcess[] = [];
+  const clients: TestClient[] = [];
+  let nats: Nats | undefined;
+  try {
+    const a = await RouterProcess.start([url], "late");
+    routers.push(a);
+    // No NATS yet: a new group cannot be created (it needs the shared state)...
+    const early = await TestClient.connect(a.port);
+    clients.push(early);
+    await early.sendMsg("/oscrouter/register", s("ana"), s("apw"), s("band"), s("gpw"));
+    assert.equal((await early.nextError(8000))[0], "server_busy");
+    // ...until NATS comes.
+    nats = await Nats.start({ port: natsPort });
+    let ana;
+    for (let attempt = 0;; attempt++) {
+      try {
+        ana = await join(a.port, "ana", "band");
+        break;
+      } catch (error) {
+        if (attempt >= 20) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    clients.push(ana.client);
+    const b = await RouterProcess.start([url], "late");
+    routers.push(b);
+    const bob = await join(b.port, "bob", "band");
+    clients.push(bob.client);
+    assert.deepEqual(bob.list, ["ana", "bob"]);
+    await probeUntilDelivered(ana.client, bob.client, 5000);
+    await waitForList(ana.client, ["ana", "bob"]);
+    // A clean stop (SIGTERM) takes its users out of every list at once, without waiting for heartbeats to lapse.
+    // (Heartbeats lapse 3 s after the last one: measured from the process's exit, that would take seconds.)
+    await b.stop();
+    const exitedAt = Date.now();
+    await waitForList(ana.client, ["ana"], 3000);
+    const tookMs = Date.now() - exitedAt;
+    assert.ok(tookMs < 1500, `bob left ${tookMs} ms after his instance exited`);
+  } catch (error) {
+    for (const [n, r] of routers.entries()) console.error(`--- router ${n} log ---\n${r.log.slice(-4000)}`);
+    throw error;
+  } finally {
+    for (const c of clients) await c.close();
+    for (const r of routers) await r.stop();
+    await nats?.stop();
+  }
+});
