@@ -96,6 +96,16 @@ export class ClusterNameError extends RangeError {
 }
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** Slow hashes running at once (each scrypt holds 16 MiB), and waiting; beyond, a register gets `server_busy`. */
+const MAX_HASHING = 4;
+const MAX_HASH_WAITING = 64;
+/** Passwords remembered as checked, over all verifiers; past this the memory is cleared. */
+const MAX_KNOWN_VERIFIERS = 10_000;
+/** At most one log line about failed publishes per this many ms. */
+const PUBLISH_ERROR_LOG_MS = 10_000;
+
+/** Too many slow hashes are running or waiting. */
+class HashingBusyError extends Error {}
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
@@ -132,6 +142,9 @@ export class NatsCluster implements ClusterLink {
   #stopped = false;
   #counts = { published: 0, received: 0, publishErrors: 0, disconnects: 0 };
   #started = Date.now();
+  #hashing = 0;
+  #hashQueue: (() => void)[] = [];
+  #publishErrorLoggedAt = -Infinity;
 
   private constructor(options: ClusterOptions, id: string) {
     this.#options = {
@@ -409,11 +422,29 @@ export class NatsCluster implements ClusterLink {
     promise.finally(() => this.#pending.delete(promise));
   }
 
+  /** Runs a slow hash when one of {@link MAX_HASHING} slots is free; a full queue throws `HashingBusyError`. */
+  async #slow<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#hashing < MAX_HASHING) {
+      this.#hashing++;
+    } else {
+      if (this.#hashQueue.length >= MAX_HASH_WAITING) throw new HashingBusyError();
+      await new Promise<void>((resolve) => this.#hashQueue.push(resolve)); // handed the slot of the one that ends
+    }
+    try {
+      return await work();
+    } finally {
+      const next = this.#hashQueue.shift();
+      if (next !== undefined) next();
+      else this.#hashing--;
+    }
+  }
+
   /** Whether `password` matches a stored verifier; a right password is hashed once per process run. */
   async #matches(verifier: string, password: Uint8Array): Promise<boolean> {
     const known = this.#known.get(verifier);
     if (known?.some((secret) => secret.matches(password))) return true;
-    if (!await verifyPassword(verifier, password)) return false;
+    if (!await this.#slow(() => verifyPassword(verifier, password))) return false;
+    if (this.#known.size >= MAX_KNOWN_VERIFIERS) this.#known.clear();
     const secrets = this.#known.get(verifier) ?? [];
     if (secrets.length < 4) secrets.push(new Secret(password));
     this.#known.set(verifier, secrets);
@@ -431,7 +462,7 @@ export class NatsCluster implements ClusterLink {
         this.#verifiers.set(key, verifier);
         return true;
       }
-      const verifier = await hashPassword(password, this.#options.scryptCost);
+      const verifier = await this.#slow(() => hashPassword(password, this.#options.scryptCost));
       try {
         await kv.create(key, JSON.stringify({ v: verifier }));
         this.#verifiers.set(key, verifier);
@@ -454,6 +485,19 @@ export class NatsCluster implements ClusterLink {
    * @returns nothing when admitted, or the error to refuse it with
    */
   async claim(request: RegisterRequest): Promise<ProtocolError | undefined> {
+    try {
+      return await this.#claim(request);
+    } catch (error) {
+      if (!(error instanceof HashingBusyError)) throw error;
+      return new ProtocolError(
+        "server_busy",
+        "The router is checking many passwords at once; retry in a few seconds",
+        REGISTER_ADDRESS,
+      );
+    }
+  }
+
+  async #claim(request: RegisterRequest): Promise<ProtocolError | undefined> {
     if (this.#state !== "connected") {
       await Promise.race([this.#ready.catch(() => {}), delay(this.#options.claimWaitMs)]);
     }
@@ -463,7 +507,8 @@ export class NatsCluster implements ClusterLink {
         // Admitted on what this instance knows; the user's verifier goes to the bucket when NATS returns.
         const key = `u.${encodeName(groupName)}.${encodeName(userName)}`;
         if (!this.#verifiers.has(key)) {
-          this.#verifiers.set(key, await hashPassword(request.userPassword, this.#options.scryptCost));
+          const verifier = await this.#slow(() => hashPassword(request.userPassword, this.#options.scryptCost));
+          this.#verifiers.set(key, verifier);
         }
         return undefined;
       }
@@ -530,9 +575,11 @@ export class NatsCluster implements ClusterLink {
     if (local === undefined) return;
     local.users.get(user)?.unsubscribe();
     local.users.delete(user);
+    this.#verifiers.delete(`u.${encodeName(group)}.${encodeName(user)}`);
     if (local.users.size === 0) {
       local.sub?.unsubscribe();
       this.#local.delete(group);
+      this.#verifiers.delete(`g.${encodeName(group)}`);
     }
     const kv = this.#kv;
     if (kv === undefined || this.#state !== "connected") return;
@@ -605,7 +652,15 @@ export class NatsCluster implements ClusterLink {
       this.#counts.published++;
     } catch (error) {
       this.#counts.publishErrors++;
-      logger.debug("Cluster: publish failed: {error}", { error: String(error) });
+      const now = Date.now();
+      if (now - this.#publishErrorLoggedAt >= PUBLISH_ERROR_LOG_MS) {
+        this.#publishErrorLoggedAt = now;
+        logger.warn(
+          "Cluster: a packet of {bytes} bytes did not go to the other instances: {error} (NATS's max_payload, " +
+            "1 MiB by default, must exceed --max-packet-bytes)",
+          { bytes: data.length, error: String(error) },
+        );
+      }
     }
   }
 

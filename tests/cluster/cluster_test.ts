@@ -237,6 +237,15 @@ Deno.test("cluster: a group whose members are all on one instance costs no NATS 
         for (let n = 0; n < 10; n++) assert.deepEqual((await nextAt(x, "/solo")).args, [i(n)]);
       }
       assert.equal(await published(a!), 10);
+      // A packet of --max-packet-bytes (1 MiB) with its header is over NATS's max_payload (1 MiB by default):
+      // it reaches this instance's members only, and is counted.
+      const big = { type: "b" as const, value: new Uint8Array(1_048_560) };
+      await solo1.client.sendMsg("/big", big);
+      assert.equal((await nextAt(solo2.client, "/big", 10_000)).args.length, 1);
+      assert.match(await a!.metrics(), /^tcposcrouter_cluster_publish_errors_total 1$/m);
+      await solo1.client.sendMsg("/after", i(1));
+      assert.deepEqual((await nextAt(mate.client, "/after")).args, [i(1)], "the NATS connection is intact");
+      assert.match(a!.log, /did not go to the other instances/);
       await mate.client.close();
       await mate2.client.close();
     } finally {
