@@ -6,13 +6,13 @@
  * @module
  */
 
-import process from "node:process";
 import { getLogger } from "@logtape/logtape";
 import denoConfig from "./deno.json" with { type: "json" };
 import { closeLogging, LogDirError, setupLogging } from "./lib/cli/logging.ts";
 import { Bridge, type BridgeRefusal } from "./lib/bridge/bridge.ts";
 import { SourceFilterError } from "./lib/bridge/source_filter.ts";
-import { type BridgeConfig, type Config, parseCommandLine } from "./lib/cli/options.ts";
+import { type BridgeConfig, type Config, parseCommandLine, type ParseResult, UsageError } from "./lib/cli/options.ts";
+import { errorMessage } from "./lib/util/error_text.ts";
 import { type GroupsConfig, GroupsFileError, loadGroupsFile } from "./lib/access/groups_file.ts";
 import { readSmallTextFile } from "./lib/access/read_small_file.ts";
 import { hashPasswordLine, PasswordInputError } from "./lib/access/hash_password_command.ts";
@@ -28,11 +28,18 @@ const VERSION: string = denoConfig.version;
 const logger = getLogger(["tcposcrouter", "main"]);
 
 async function main(): Promise<number> {
-  const parsed = parseCommandLine(Deno.args, process.env, VERSION, {
-    out: (s) => Deno.stdout.writeSync(new TextEncoder().encode(s)),
-    err: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)),
-  });
-  if (parsed.kind === "exit") return parsed.code;
+  let parsed: ParseResult;
+  try {
+    parsed = parseCommandLine(Deno.args, Deno.env.toObject(), VERSION, { helpWidth: terminalColumns() });
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`error: ${error.message}`);
+    return 2;
+  }
+  if (parsed.kind === "print") {
+    Deno.stdout.writeSync(new TextEncoder().encode(parsed.text));
+    return 0;
+  }
   if (parsed.kind === "bridge") return await runBridge(parsed.config);
   if (parsed.kind === "hash-password") return await runHashPassword(parsed.config.user);
   const { config } = parsed;
@@ -218,11 +225,12 @@ async function runHashPassword(user: string | undefined): Promise<number> {
 
 /** Bridge mode: a UDP app joins a group through a router (see `tcposcrouter bridge --help`). */
 async function runBridge(config: BridgeConfig): Promise<number> {
-  let passwords: [string, string];
+  let passwords: { userPassword: string; groupPassword: string };
   try {
-    passwords = await readPasswords(config.passwordFile);
+    passwords = "file" in config.passwords ? await readPasswordFile(config.passwords.file) : config.passwords;
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    if (!(error instanceof PasswordFileError)) throw error;
+    console.error(`error: ${error.message}`);
     return 2;
   }
   try {
@@ -234,7 +242,7 @@ async function runBridge(config: BridgeConfig): Promise<number> {
   }
   let bridge: Bridge;
   try {
-    bridge = await Bridge.start({ ...config.bridge, userPassword: passwords[0], groupPassword: passwords[1] });
+    bridge = await Bridge.start({ ...config.bridge, ...passwords });
   } catch (error) {
     if (error instanceof SourceFilterError) {
       logger.error("{message}", { message: error.message });
@@ -244,7 +252,7 @@ async function runBridge(config: BridgeConfig): Promise<number> {
     const { hostname, port } = config.bridge.listenUdp;
     logger.error("Cannot listen on UDP {address}: {error}; choose another with --listen-udp", {
       address: `${hostname}:${port}`,
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     await closeLogging();
     return 1;
@@ -269,29 +277,24 @@ async function runBridge(config: BridgeConfig): Promise<number> {
   return 0;
 }
 
-/** The two passwords: from --password-file (user, then group, one per line) or the environment. */
-async function readPasswords(file: string | undefined): Promise<[string, string]> {
-  if (file !== undefined) {
-    let text: string;
-    try {
-      text = await readSmallTextFile(file, MAX_TOKEN_FILE_BYTES);
-    } catch (error) {
-      throw new Error(`cannot read --password-file ${file}: ${error instanceof Error ? error.message : error}`);
-    }
-    const [user, group] = text.split(/\r?\n/);
-    if (user === undefined || group === undefined) {
-      throw new Error(`--password-file ${file} needs two lines: the user password, then the group password`);
-    }
-    return [user, group];
+/** --password-file cannot be used. */
+class PasswordFileError extends Error {}
+
+/** The two passwords from --password-file: the user's on the first line, the group's on the second. */
+async function readPasswordFile(file: string): Promise<{ userPassword: string; groupPassword: string }> {
+  let text: string;
+  try {
+    text = await readSmallTextFile(file, MAX_TOKEN_FILE_BYTES);
+  } catch (error) {
+    throw new PasswordFileError(`cannot read --password-file ${file}: ${errorMessage(error)}`);
   }
-  const user = Deno.env.get("TCPOSCROUTER_USER_PASSWORD");
-  const group = Deno.env.get("TCPOSCROUTER_GROUP_PASSWORD");
-  if (user === undefined || group === undefined) {
-    throw new Error(
-      "set TCPOSCROUTER_USER_PASSWORD and TCPOSCROUTER_GROUP_PASSWORD, or give --password-file (passwords are never taken from the command line)",
+  const [userPassword, groupPassword] = text.split(/\r?\n/);
+  if (userPassword === undefined || groupPassword === undefined) {
+    throw new PasswordFileError(
+      `--password-file ${file} needs two lines: the user password, then the group password`,
     );
   }
-  return [user, group];
+  return { userPassword, groupPassword };
 }
 
 /** The largest --http-token-file read: a token is one line. */
@@ -306,12 +309,17 @@ async function readTokenFile(file: string): Promise<string> {
   try {
     text = await readSmallTextFile(file, MAX_TOKEN_FILE_BYTES);
   } catch (error) {
-    const why = error instanceof Deno.errors.NotFound ? "no such file" : error instanceof Error ? error.message : error;
+    const why = error instanceof Deno.errors.NotFound ? "no such file" : errorMessage(error);
     throw new TokenFileError(`cannot read --http-token-file ${file}: ${why}`);
   }
   const token = text.split(/\r?\n/)[0]!.trim();
   if (token === "") throw new TokenFileError(`--http-token-file ${file} is empty: put the token on its first line`);
   return token;
+}
+
+/** The terminal's width for help, when standard output is one. */
+function terminalColumns(): number | undefined {
+  return Deno.stdout.isTerminal() ? Deno.consoleSize().columns : undefined;
 }
 
 /**

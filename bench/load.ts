@@ -11,6 +11,7 @@
  * and reordering are counted, not assumed.
  */
 import type { Framing } from "../lib/framing/detect.ts";
+import { RouterClient } from "../lib/client/router_client.ts";
 import { LoadClient } from "./load/client.ts";
 import { ProcMonitor } from "./load/proc.ts";
 import { Latencies } from "./load/latency.ts";
@@ -307,25 +308,13 @@ async function churn(child: Child, cycles: number) {
 
 /** Registers a new client in group "churn" and counts the names in its user list (1 = itself). */
 async function leakedUsers(child: Child): Promise<number> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: child.lp });
-  const { encodeMessage, decodePacket } = await import("../lib/osc/codec.ts");
-  const { encodeLengthPrefixFrame, LengthPrefixDecoder } = await import("../lib/framing/length_prefix.ts");
-  const s = (value: string) => ({ type: "s" as const, value });
-  await conn.write(encodeLengthPrefixFrame(encodeMessage({
-    address: "/oscrouter/register",
-    args: [s("check"), s("pw"), s("churn"), s("gpw")],
-  })));
-  const decoder = new LengthPrefixDecoder({ maxPacketBytes: 1 << 20 });
-  const out: unknown[] = [];
-  const buf = new Uint8Array(65536);
-  while (out.length < 2) {
-    const n = await conn.read(buf);
-    if (n === null) break;
-    decoder.push(buf.slice(0, n), out as never);
+  const client = await RouterClient.connect({ hostname: "127.0.0.1", port: child.lp });
+  try {
+    return (await client.register({ user: "check", password: "pw", group: "churn", groupPassword: "gpw" })).length - 1;
+  } finally {
+    client.close();
+    await client.closed;
   }
-  conn.close();
-  const list = decodePacket(out[1] as Uint8Array) as { args: unknown[] };
-  return list.args.length - 1;
 }
 
 async function slowConsumer(child: Child, seconds: number) {

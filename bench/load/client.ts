@@ -1,8 +1,9 @@
 /** A load-generating OSC client: sends numbered, timestamped 32-byte messages and checks what arrives. */
-import { createDecoder, encodeFrame } from "../../lib/framing/by_framing.ts";
+import { readPackets } from "../../lib/client/read_packets.ts";
+import { registerMessage } from "../../lib/client/router_client.ts";
+import { encodeFrame } from "../../lib/framing/by_framing.ts";
 import type { Framing } from "../../lib/framing/detect.ts";
 import { concatBytes } from "../../lib/framing/concat.ts";
-import type { Deframed } from "../../lib/framing/errors.ts";
 import { encodeSlipFrame } from "../../lib/framing/slip.ts";
 import { encodeMessage } from "../../lib/osc/codec.ts";
 import type { Tracker } from "./tracker.ts";
@@ -63,11 +64,9 @@ export class LoadClient {
     conn.setNoDelay(true);
     const client = new LoadClient(conn, framing, index);
     const replied = new Promise<void>((resolve) => client.#replied = resolve);
-    const s = (value: string) => ({ type: "s" as const, value });
-    await client.writeAll(client.frame(encodeMessage({
-      address: "/oscrouter/register",
-      args: [s(user), s("pw"), s(group), s("gpw")],
-    })));
+    await client.writeAll(
+      client.frame(registerMessage({ user, password: "pw", group, groupPassword: "gpw", id: index })),
+    );
     if (!bare) await replied;
     return client;
   }
@@ -121,16 +120,10 @@ export class LoadClient {
   }
 
   async #readLoop(): Promise<void> {
-    const decoder = createDecoder(this.framing, { maxPacketBytes: 1 << 20 });
-    const buffer = new Uint8Array(64 * 1024);
-    const out: Deframed[] = [];
     try {
-      while (!this.#paused) {
-        const n = await this.conn.read(buffer);
-        if (n === null) break;
-        decoder.push(buffer.subarray(0, n), out);
+      await readPackets(this.conn, this.framing, { maxPacketBytes: 1 << 20 }, (items) => {
         const now = nowUs();
-        for (const item of out) {
+        for (const item of items) {
           if (!(item instanceof Uint8Array)) throw item;
           if (item.length === 32 && item[1] === L) {
             this.#tracker?.record(this.index, readInt32(item, 16), readInt32(item, 20), now - readFloat64(item, 24));
@@ -140,9 +133,9 @@ export class LoadClient {
             if (item[11] === 0x75 && item[12] === 0x73) this.userLists++; // "/oscrouter/us"erlist
           }
         }
-        out.length = 0;
         this.onProgress?.();
-      }
+        return !this.#paused;
+      });
     } catch {
       // closed
     }

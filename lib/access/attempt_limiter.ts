@@ -92,6 +92,7 @@ interface AddressState {
  * ```
  */
 export class AttemptLimiter {
+  /** The limits in force. */
   readonly options: AttemptLimiterOptions;
   #states = new Map<string, AddressState>();
 

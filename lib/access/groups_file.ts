@@ -16,13 +16,15 @@
  */
 
 import { parse, TomlError } from "smol-toml";
-import { ProtocolError } from "../router/error_code.ts";
-import { checkName } from "../router/register.ts";
+import { ProtocolError } from "../protocol/error_code.ts";
+import { checkName } from "../protocol/names.ts";
 import { parsePasswordHash, type PasswordHash, PasswordHashError } from "./password_hash.ts";
 import { readSmallTextFile } from "./read_small_file.ts";
+import { errorMessage } from "../util/error_text.ts";
 
 /** A group the operator declared. */
 export interface DeclaredGroup {
+  /** The group's name. */
   readonly name: string;
   /** The group password's hash: registers must match it, whoever comes first. */
   readonly password: PasswordHash;
@@ -34,12 +36,15 @@ export interface DeclaredGroup {
 
 /** What a groups file declares. */
 export interface GroupsConfig {
+  /** The declared groups by name. */
   readonly groups: ReadonlyMap<string, DeclaredGroup>;
 }
 
 /** A groups file that cannot be used: where, and what to fix. */
 export class GroupsFileError extends SyntaxError {
   /**
+   * A groups file that cannot be used, and where.
+   *
    * @param message what is wrong and what to do (never a password or a hash)
    * @param line 1-based line, when known
    * @param column 1-based column, when known
@@ -51,7 +56,7 @@ export class GroupsFileError extends SyntaxError {
 }
 
 /** The largest groups file read (a venue's file is a few KiB); a larger one, or one that is not a regular file, is refused. */
-export const MAX_GROUPS_FILE_BYTES = 1024 * 1024;
+const MAX_GROUPS_FILE_BYTES = 1024 * 1024;
 
 const GROUP_KEYS = new Set(["password", "users_only", "users"]);
 
@@ -185,7 +190,7 @@ export async function loadGroupsFile(path: string): Promise<GroupsConfig> {
   try {
     text = await readSmallTextFile(path, MAX_GROUPS_FILE_BYTES);
   } catch (error) {
-    throw new GroupsFileError(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new GroupsFileError(`cannot read ${path}: ${errorMessage(error)}`);
   }
   try {
     return parseGroupsFile(text);

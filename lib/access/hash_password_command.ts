@@ -9,7 +9,11 @@ import { hashPassword } from "./password_hash.ts";
 
 /** The password could not be read (empty, mismatch, interrupted). */
 export class PasswordInputError extends Error {
-  /** @param message what went wrong and what to do */
+  /**
+   * A password that could not be read.
+   *
+   * @param message what went wrong and what to do
+   */
   constructor(message: string) {
     super(message);
     this.name = "PasswordInputError";

@@ -10,14 +10,18 @@ import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
 
 /** The cost used by `hashPassword`: N = 2^15, r = 8, p = 1 (32 MiB, about 0.15 s on one core). */
-export const DEFAULT_SCRYPT_COST = { ln: 15, r: 8, p: 1 } as const;
+const DEFAULT_SCRYPT_COST = { ln: 15, r: 8, p: 1 } as const;
 
 /** The most memory one verification may use: a file cannot make the router allocate more. */
 const MAX_SCRYPT_MEMORY_BYTES = 256 * 1024 * 1024;
 
 /** A hash string that cannot be read. */
 export class PasswordHashError extends SyntaxError {
-  /** @param message what is wrong with the hash, and what to do */
+  /**
+   * A hash that cannot be read.
+   *
+   * @param message what is wrong with the hash, and what to do
+   */
   constructor(message: string) {
     super(message);
     this.name = "PasswordHashError";
@@ -28,9 +32,13 @@ export class PasswordHashError extends SyntaxError {
 export interface PasswordHash {
   /** log2 of scrypt's N. */
   ln: number;
+  /** scrypt's block size. */
   r: number;
+  /** scrypt's parallelism. */
   p: number;
+  /** The salt's bytes. */
   salt: Uint8Array;
+  /** The derived key's bytes. */
   hash: Uint8Array;
   /** The string it was read from. */
   text: string;

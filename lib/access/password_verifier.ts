@@ -51,6 +51,7 @@ const KEY = randomBytes(32);
  * ```
  */
 export class PasswordVerifier {
+  /** The limits in force, and the check. */
   readonly options: PasswordVerifierOptions;
   #remembered = new Set<string>();
   #inFlight = new Map<string, Promise<boolean>>();
@@ -61,7 +62,11 @@ export class PasswordVerifier {
   /** Hashes computed (for figures and tests). */
   computed = 0;
 
-  /** @param options limits and the check; unset fields take defaults (2 at once, 256 addresses waiting, 4 per address) */
+  /**
+   * A verifier with its limits.
+   *
+   * @param options limits and the check; unset fields take defaults (2 at once, 256 addresses waiting, 4 per address)
+   */
   constructor(options: Partial<PasswordVerifierOptions> = {}) {
     this.options = {
       verify: (hash, password) => verifyPassword(hash, password),

@@ -8,7 +8,11 @@
 
 /** A file that is not a regular file, or larger than allowed. Its message names neither path nor content. */
 export class SmallFileError extends Error {
-  /** @param message what is wrong and what to do */
+  /**
+   * A file that cannot be read as a small file.
+   *
+   * @param message what is wrong and what to do
+   */
   constructor(message: string) {
     super(message);
     this.name = "SmallFileError";

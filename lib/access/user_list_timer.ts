@@ -28,7 +28,11 @@ export class UserListTimer {
   #dueAt = Infinity;
   #stopped = false;
 
-  /** @param flush what to call (the router's `flushUserLists`) */
+  /**
+   * A timer that calls `flush` when it is due.
+   *
+   * @param flush what to call (the router's `flushUserLists`)
+   */
   constructor(flush: () => void) {
     this.#flush = flush;
   }

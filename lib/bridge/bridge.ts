@@ -9,16 +9,14 @@
 
 import dgram from "node:dgram";
 import { getLogger } from "@logtape/logtape";
-import { createDecoder } from "../framing/by_framing.ts";
+import { RegisterError, RouterClient } from "../client/router_client.ts";
 import type { Framing } from "../framing/detect.ts";
-import type { Deframed } from "../framing/errors.ts";
-import { encodeSlipFrame } from "../framing/slip.ts";
-import { decodePacket, encodeMessage } from "../osc/codec.ts";
 import { OscDecodeError } from "../osc/errors.ts";
 import { scanPacket } from "../osc/validate.ts";
-import { errorPacket } from "../router/replies.ts";
-import { Outbox } from "../server/outbox.ts";
-import { WarningLimiter } from "../router/warning_limiter.ts";
+import { errorPacket } from "../protocol/replies.ts";
+import { formatHostPort } from "../net/address.ts";
+import { errorMessage } from "../util/error_text.ts";
+import { WarningLimiter } from "../util/warning_limiter.ts";
 import { type SourceFilter, sourceFilter } from "./source_filter.ts";
 
 const logger = getLogger(["tcposcrouter", "bridge"]);
@@ -26,19 +24,30 @@ const logger = getLogger(["tcposcrouter", "bridge"]);
 /** The largest payload of one UDP datagram over IPv4. */
 export const MAX_UDP_PAYLOAD_BYTES = 65507;
 
+/** Bytes written to the router but not yet taken by the kernel, beyond which the connection is dropped. */
+const MAX_ROUTER_QUEUE_BYTES = 16 * 1024 * 1024;
+
 /** A host and a port. */
 export interface Endpoint {
+  /** A host name or an address. */
   hostname: string;
+  /** A port. */
   port: number;
 }
 
 /** Bridge settings. */
 export interface BridgeOptions {
+  /** The router's address and port. */
   server: Endpoint;
+  /** The framing of the router's port. */
   framing: Framing;
+  /** The user name the bridge registers as. */
   user: string;
+  /** That user's password. */
   userPassword: string;
+  /** The group the bridge joins. */
   group: string;
+  /** That group's password. */
   groupPassword: string;
   /** Where the bridge receives the app's packets. */
   listenUdp: Endpoint;
@@ -53,12 +62,15 @@ export interface BridgeOptions {
   maxQueueBytes: number;
   /** First reconnect delay; it doubles on each failure up to `maxBackoffMs`. */
   initialBackoffMs: number;
+  /** The longest reconnect delay. */
   maxBackoffMs: number;
 }
 
 /** What the bridge counts. */
 export interface BridgeCounters {
+  /** Datagrams received from the app. */
   udpIn: number;
+  /** Datagrams sent to the app. */
   udpOut: number;
   /** App packets dropped because the queue was full while disconnected. */
   droppedWhileDisconnected: number;
@@ -80,15 +92,8 @@ export interface BridgeCounters {
  * another password while the bridge waited to reconnect, and must not keep it down for good.
  * (`server_full`, `too_many_connections`, `server_busy` and the like may pass, so those are
  * always retried.)
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.ok(FATAL_REGISTER_ERRORS.has("wrong_group_password"));
- * assert.ok(!FATAL_REGISTER_ERRORS.has("server_full"));
- * ```
  */
-export const FATAL_REGISTER_ERRORS: ReadonlySet<string> = new Set([
+const FATAL_REGISTER_ERRORS: ReadonlySet<string> = new Set([
   "wrong_user_password",
   "wrong_group_password",
   "invalid_name",
@@ -98,7 +103,9 @@ export const FATAL_REGISTER_ERRORS: ReadonlySet<string> = new Set([
 
 /** Why the router refused the bridge for good: its error code and sentence. */
 export interface BridgeRefusal {
+  /** The router's error code. */
   code: string;
+  /** The router's sentence: what went wrong and what to do. */
   message: string;
 }
 
@@ -117,6 +124,7 @@ export type BridgeState = "connecting" | "registering" | "joined" | "waiting" | 
  * ```
  */
 export class Bridge {
+  /** What the bridge has counted since it started. */
   readonly counters: BridgeCounters = {
     udpIn: 0,
     udpOut: 0,
@@ -131,8 +139,7 @@ export class Bridge {
   #options: BridgeOptions;
   #udp: dgram.Socket;
   #state: BridgeState = "connecting";
-  #conn: Deno.TcpConn | undefined;
-  #outbox: Outbox | undefined;
+  #client: RouterClient | undefined;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
   #stopped = false;
@@ -171,9 +178,9 @@ export class Bridge {
     });
     udp.on("error", (error: Error) => logger.warn("UDP error: {error}", { error: error.message }));
     logger.info("Bridge listening for the app on UDP {listen} (accepting from {sources}), sending to UDP {send}", {
-      listen: `${options.listenUdp.hostname}:${options.listenUdp.port}`,
+      listen: formatHostPort(options.listenUdp.hostname, options.listenUdp.port),
       sources: sources.description,
-      send: `${options.sendUdp.hostname}:${options.sendUdp.port}`,
+      send: formatHostPort(options.sendUdp.hostname, options.sendUdp.port),
     });
     bridge.#loop = bridge.#run();
     return bridge;
@@ -219,21 +226,26 @@ export class Bridge {
       const { server } = this.#options;
       this.#setState("connecting");
       try {
-        const conn = await Deno.connect({ hostname: server.hostname, port: server.port });
+        const client = await RouterClient.connect({
+          hostname: server.hostname,
+          port: server.port,
+          framing: this.#options.framing,
+          maxPacketBytes: 16 * 1024 * 1024,
+          keepAlive: true,
+        });
         if (this.#stopped) {
-          conn.close();
+          client.close();
+          await client.closed;
           break;
         }
-        this.#conn = conn;
-        conn.setNoDelay(true);
-        conn.setKeepAlive(true);
-        logger.info("Connected to the router at {server}", { server: `${server.hostname}:${server.port}` });
-        await this.#session(conn, () => failures = 0);
+        this.#client = client;
+        logger.info("Connected to the router at {server}", { server: formatHostPort(server.hostname, server.port) });
+        await this.#session(client, () => failures = 0);
       } catch (error) {
         if (!this.#stopped) {
           logger.warn("Connection to the router at {server} failed: {error}", {
-            server: `${server.hostname}:${server.port}`,
-            error: error instanceof Error ? error.message : error,
+            server: formatHostPort(server.hostname, server.port),
+            error: errorMessage(error),
           });
         }
       }
@@ -258,84 +270,69 @@ export class Bridge {
   }
 
   /** One connection: register, then relay until it closes; its writes end with it. */
-  async #session(conn: Deno.TcpConn, onJoined: () => void): Promise<void> {
-    const outbox = this.#outbox = new Outbox(conn, {
-      maxQueueBytes: 16 * 1024 * 1024,
-      onOverflow: () => this.#closeConn(),
-      onError: () => this.#closeConn(),
-    });
+  async #session(client: RouterClient, onJoined: () => void): Promise<void> {
     try {
-      await this.#relay(conn, onJoined);
+      await this.#relay(client, onJoined);
     } finally {
-      outbox.stop();
-      await outbox.drained(); // no write outlives the connection
+      client.close();
+      await client.closed; // no write outlives the connection
     }
   }
 
-  async #relay(conn: Deno.TcpConn, onJoined: () => void): Promise<void> {
+  async #relay(client: RouterClient, onJoined: () => void): Promise<void> {
     const o = this.#options;
-    const id = String(Math.floor(Math.random() * 1e6));
-    const reply = new TextEncoder().encode(`/oscrouter/register/${o.user}/${id}\0`);
+    client.onPacket = (packet) => this.#toApp(packet);
+    client.onFramingError = (error) => logger.warn("Bad frame from the router: {error}", { error: error.message });
     this.#setState("registering");
-    this.#sendToRouter(encodeMessage({
-      address: "/oscrouter/register",
-      args: [o.user, o.userPassword, o.group, o.groupPassword, id].map((value) => ({ type: "s" as const, value })),
-    }));
-    const decoder = createDecoder(o.framing, { maxPacketBytes: 16 * 1024 * 1024 });
-    const buffer = new Uint8Array(64 * 1024);
-    const out: Deframed[] = [];
-    for (;;) {
-      const n = await conn.read(buffer);
-      if (n === null) return;
-      decoder.push(buffer.subarray(0, n), out);
-      for (const item of out) {
-        if (!(item instanceof Uint8Array)) {
-          logger.warn("Bad frame from the router: {error}", { error: item.message });
-          continue;
-        }
-        if (this.#state === "registering" && startsWith(item, reply)) {
-          this.counters.registrations++;
-          logger.info("Registered as {user}@{group}; relaying", { user: o.user, group: o.group });
-          this.#setState("joined");
-          onJoined();
-          this.#flushQueue();
-          continue;
-        }
-        this.#toApp(item);
-        if (this.#state === "registering") {
-          const refusal = fatalRefusal(item);
-          if (refusal !== undefined && this.counters.registrations > 0) {
-            // It joined with these settings before: someone may hold the group or name since the
-            // router restarted. Retry with backoff rather than stay down for good.
-            logger.error(
-              "The router refused {user}@{group}: {code}: {message}; the bridge joined with the same settings before, so someone else may hold the group or name now; retrying",
-              { user: o.user, group: o.group, code: refusal.code, message: refusal.message },
-            );
-            return;
-          }
-          if (refusal !== undefined) {
-            // Retrying cannot fix a wrong password or name: stop, and let the caller say so.
-            logger.error("The router refused {user}@{group}: {code}: {message}", {
-              user: o.user,
-              group: o.group,
-              code: refusal.code,
-              message: refusal.message,
-            });
-            this.#stopped = true;
-            this.#setState("refused");
-            this.#refused.resolve(refusal);
-            return;
-          }
-          logger.warn("The router refused the register: {reply}", { reply: describe(item) });
-        }
+    try {
+      await client.register({ user: o.user, password: o.userPassword, group: o.group, groupPassword: o.groupPassword });
+    } catch (error) {
+      if (!(error instanceof RegisterError)) throw error;
+      const refusal = { code: error.code, message: error.reason };
+      if (FATAL_REGISTER_ERRORS.has(refusal.code) && this.counters.registrations > 0) {
+        // It joined with these settings before: someone may hold the group or name since the
+        // router restarted. Retry with backoff rather than stay down for good.
+        logger.error(
+          "The router refused {user}@{group}: {code}: {message}; the bridge joined with the same settings before, so someone else may hold the group or name now; retrying",
+          { user: o.user, group: o.group, code: refusal.code, message: refusal.message },
+        );
+        return;
       }
-      out.length = 0;
+      if (FATAL_REGISTER_ERRORS.has(refusal.code)) {
+        // Retrying cannot fix a wrong password or name: stop, and let the caller say so.
+        logger.error("The router refused {user}@{group}: {code}: {message}", {
+          user: o.user,
+          group: o.group,
+          code: refusal.code,
+          message: refusal.message,
+        });
+        this.#stopped = true;
+        this.#setState("refused");
+        this.#refused.resolve(refusal);
+        return;
+      }
+      if (error.code !== "closed") {
+        logger.warn("The router refused the register: {reply}", {
+          reply: `/oscrouter/error ${error.code} | ${error.reason} | ${error.context}`,
+        });
+      }
+      await client.closed; // the router closes after a refusal
+      return;
     }
+    this.counters.registrations++;
+    logger.info("Registered as {user}@{group}; relaying", { user: o.user, group: o.group });
+    this.#setState("joined");
+    onJoined();
+    this.#flushQueue();
+    await client.closed;
   }
 
   #sendToRouter(packet: Uint8Array): void {
-    if (this.#options.framing === "slip") this.#outbox?.push(encodeSlipFrame(packet));
-    else this.#outbox?.pushLengthPrefixed(packet);
+    const client = this.#client;
+    if (client === undefined) return;
+    client.sendPacket(packet).catch(() => this.#closeConn());
+    // The router stopped taking what the app sends: drop the connection, as a full outbox did.
+    if (client.pendingBytes > MAX_ROUTER_QUEUE_BYTES) this.#closeConn();
   }
 
   #dropForeign(from: { address: string; port: number }): void {
@@ -345,7 +342,7 @@ export class Bridge {
     logger.warn(
       "Dropped a datagram from {source}: only {allowed} may send through the bridge (widen with --allow-udp-from); {count} dropped so far",
       {
-        source: `${from.address}:${from.port}`,
+        source: formatHostPort(from.address, from.port),
         allowed: this.#sources.description,
         count: this.counters.droppedFromOtherSources,
       },
@@ -404,45 +401,7 @@ export class Bridge {
   }
 
   #closeConn(): void {
-    this.#outbox?.stop();
-    this.#outbox = undefined;
-    try {
-      this.#conn?.close();
-    } catch {
-      // already closed
-    }
-    this.#conn = undefined;
+    this.#client?.close();
+    this.#client = undefined;
   }
-}
-
-/** The code and sentence of an `/oscrouter/error` whose code is fatal for a register, else undefined. */
-function fatalRefusal(packet: Uint8Array): BridgeRefusal | undefined {
-  let m;
-  try {
-    m = decodePacket(packet);
-  } catch {
-    return undefined;
-  }
-  if (!("address" in m) || m.address !== "/oscrouter/error") return undefined;
-  const [code, message] = m.args.map((a) => "value" in a ? String(a.value) : "");
-  if (code === undefined || !FATAL_REGISTER_ERRORS.has(code)) return undefined;
-  return { code, message: message ?? "" };
-}
-
-/** An error reply's code and message, for the log (never a password: the router never echoes one). */
-function describe(packet: Uint8Array): string {
-  try {
-    const m = decodePacket(packet);
-    return "address" in m
-      ? `${m.address} ${m.args.map((a) => "value" in a ? String(a.value) : a.type).join(" | ")}`
-      : "bundle";
-  } catch {
-    return "unreadable packet";
-  }
-}
-
-function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
-  if (bytes.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
-  return true;
 }

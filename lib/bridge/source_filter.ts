@@ -8,10 +8,15 @@
 
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
+import { errorMessage } from "../util/error_text.ts";
 
 /** An `--allow-udp-from` entry that cannot be used. */
 export class SourceFilterError extends Error {
-  /** @param message which entry, and why */
+  /**
+   * An entry that cannot be used.
+   *
+   * @param message which entry, and why
+   */
   constructor(message: string) {
     super(message);
     this.name = "SourceFilterError";
@@ -23,6 +28,8 @@ export interface SourceFilter {
   /** "any", or what is allowed, for logs. */
   readonly description: string;
   /**
+   * Whether a datagram from `address` may pass.
+   *
    * @param address the datagram's source address as node:dgram reports it
    * @returns whether to relay it
    */
@@ -81,7 +88,7 @@ export async function sourceFilter(allowUdpFrom: string[] | undefined, sendUdpHo
       resolved = await lookup(entry, { all: true });
     } catch (error) {
       throw new SourceFilterError(
-        `cannot resolve '${entry}' for --allow-udp-from: ${error instanceof Error ? error.message : error}`,
+        `cannot resolve '${entry}' for --allow-udp-from: ${errorMessage(error)}`,
       );
     }
     for (const { address } of resolved) allowed.add(normalize(address));

@@ -18,7 +18,11 @@ export interface LineWriter {
 
 /** Options of a {@linkcode BufferedSink}. */
 export interface BufferedSinkOptions {
-  /** Turns a record into one line, newline included. */
+  /**
+   * Turns a record into one line, newline included.
+   *
+   * @ignore LogTape's `TextFormatter` names a type its package does not export, which `deno doc` cannot show.
+   */
   formatter: TextFormatter;
   /** Bytes held at most, queued and being written together; lines beyond it are dropped. Default 1 MiB. */
   maxBufferedBytes?: number;
@@ -75,7 +79,11 @@ const encoder = new TextEncoder();
  * ```
  */
 export class BufferedSink {
-  /** The function to give LogTape as a sink; it is disposed with the configuration. */
+  /**
+   * The function to give LogTape as a sink; it is disposed with the configuration.
+   *
+   * @ignore LogTape's `Sink` names a type its package does not export, which `deno doc` cannot show.
+   */
   readonly sink: Sink & AsyncDisposable;
   readonly #writer: LineWriter;
   readonly #formatter: TextFormatter;

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { getLogger, type LogLevel, type LogRecord } from "@logtape/logtape";
-import { WarningLimiter } from "../router/warning_limiter.ts";
+import { type Filter, getLogger, type LogLevel, type LogRecord } from "@logtape/logtape";
+import { WarningLimiter } from "../util/warning_limiter.ts";
 
 /** The limit of one category prefix (and every category under it). */
 export interface FloodLimit {
@@ -23,7 +23,7 @@ export interface FloodFilterOptions {
   /** The limited categories (the first prefix that matches applies); others always pass. */
   limits: readonly FloodLimit[];
   /** Levels limited (default info, warning and error; debug is asked for, and never limited). */
-  levels?: readonly LogLevel[];
+  levels?: readonly string[];
   /** The clock, in milliseconds (for tests). */
   now?: () => number;
 }
@@ -58,10 +58,14 @@ interface Bucket {
  * ```
  */
 export class FloodFilter implements Disposable {
-  /** The filter function to give LogTape (bound to this object). */
-  readonly filter: (record: LogRecord) => boolean;
+  /**
+   * The filter function to give LogTape (bound to this object).
+   *
+   * @ignore LogTape's `Filter` names a type its package does not export, which `deno doc` cannot show.
+   */
+  readonly filter: Filter;
   readonly #limits: readonly FloodLimit[];
-  readonly #levels: ReadonlySet<LogLevel>;
+  readonly #levels: ReadonlySet<string>;
   readonly #now: () => number;
   readonly #buckets = new Map<string, Bucket>();
   #timer: ReturnType<typeof setInterval> | undefined;

@@ -26,16 +26,17 @@ import { FloodFilter, type FloodLimit } from "./flood_filter.ts";
 import { escapeJsonLine, escapeLogText } from "./log_escape.ts";
 import type { LogOptions } from "./options.ts";
 import { RotatingFile } from "./rotating_file.ts";
+import { errorMessage } from "../util/error_text.ts";
 
 /** Bytes each sink holds at most before it drops lines (and counts them). */
-export const MAX_BUFFERED_LOG_BYTES = 1024 * 1024;
+const MAX_BUFFERED_LOG_BYTES = 1024 * 1024;
 /** How long a line may wait in the file sink's buffer before a write starts. */
-export const FILE_FLUSH_INTERVAL_MS = 200;
+const FILE_FLUSH_INTERVAL_MS = 200;
 /**
  * The categories whose lines a client can cause, rate-limited under a flood: a burst, then a rate, per category and
  * level. Registers and leaves (router) matter most to operators: a whole venue reconnecting at once fits their burst.
  */
-export const FLOOD_LIMITS: readonly FloodLimit[] = [
+const FLOOD_LIMITS: readonly FloodLimit[] = [
   { category: ["tcposcrouter", "router"], burst: 1000, perSecond: 100 },
   { category: ["tcposcrouter", "connection"], burst: 200, perSecond: 50 },
   { category: ["tcposcrouter", "server"], burst: 200, perSecond: 50 },
@@ -56,6 +57,8 @@ export const FLOOD_LIMITS: readonly FloodLimit[] = [
  */
 export class LogDirError extends Error {
   /**
+   * A log directory that cannot be written.
+   *
    * @param dir the directory
    * @param cause why
    */
@@ -79,7 +82,7 @@ function logDirReason(cause: unknown): string {
   }
   if (cause instanceof Deno.errors.IsADirectory) return "tcposcrouter.log in it is a directory, not a file";
   // Anything else: the system's reason, without Deno's "(os error N): mkdir '...'" suffix.
-  const message = cause instanceof Error ? cause.message : String(cause);
+  const message = errorMessage(cause);
   return message.replace(/\s*\(os error \d+\).*$/s, "").toLowerCase() || "unknown error";
 }
 
@@ -98,6 +101,8 @@ function logDirReason(cause: unknown): string {
  * });
  * assert.ok(line.endsWith("[WRN] tcposcrouter·router: bad packet (/x\\n[INF] fake\\x1b[2J)\n"));
  * ```
+ *
+ * @ignore LogTape's `TextFormatter` names a type its package does not export, which `deno doc` cannot show.
  */
 export const textFormatter: TextFormatter = getTextFormatter({ value: plain });
 
@@ -125,6 +130,8 @@ function plain(value: unknown): string {
  * assert.equal(parsed.message, "ana\\u009b left");
  * assert.equal(parsed.properties.user, "ana\u009b");
  * ```
+ *
+ * @ignore LogTape's `LogRecord` names a type its package does not export, which `deno doc` cannot show.
  */
 export function jsonLinesFormatter(record: LogRecord): string {
   return escapeJsonLine(JSON.stringify({
@@ -156,7 +163,7 @@ function reportFailure(action: string, consequence: string): (error: unknown) =>
   return (error) => {
     getLogger(["tcposcrouter", "logging"]).error("{action} failed: {error}; {consequence}", {
       action,
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
       consequence,
     });
   };

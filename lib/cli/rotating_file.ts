@@ -41,6 +41,7 @@ export interface RotatingFileOptions {
  * ```
  */
 export class RotatingFile implements LineWriter {
+  /** The file written to. */
   readonly path: string;
   readonly #options: RotatingFileOptions;
   #file: Deno.FsFile;

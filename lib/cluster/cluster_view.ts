@@ -196,6 +196,18 @@ export class ClusterView {
   }
 
   /**
+   * A heartbeat arrived from an instance (on the heartbeat subject, not through the bucket).
+   *
+   * @param instance its id (12 hex digits; anything else is ignored)
+   */
+  seen(instance: string): void {
+    if (!/^[0-9a-f]{12}$/.test(instance)) return;
+    const state = this.#instances.get(instance);
+    if (state !== undefined) state.lastSeenMs = this.#now();
+    else this.#instances.set(instance, { lastSeenMs: this.#now(), info: {} });
+  }
+
+  /**
    * Whether an instance counts as alive: this one always; another while its heartbeats come.
    *
    * @param instance an instance id

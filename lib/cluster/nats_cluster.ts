@@ -12,9 +12,10 @@ import { getLogger } from "@logtape/logtape";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { ConnectionOptions, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { hashPassword, verifyPassword } from "../access/password_hash.ts";
-import { ProtocolError } from "../router/error_code.ts";
+import { ProtocolError } from "../protocol/error_code.ts";
 import type { ClusterLink } from "../router/cluster_link.ts";
-import { REGISTER_ADDRESS, type RegisterRequest } from "../router/register.ts";
+import { REGISTER_ADDRESS } from "../protocol/names.ts";
+import type { RegisterRequest } from "../router/register.ts";
 import type { Router } from "../router/router.ts";
 import { Secret } from "../router/secret.ts";
 import { type BucketEntry, ClusterView, encodeName } from "./cluster_view.ts";
@@ -123,7 +124,11 @@ const utf8Decoder = new TextDecoder();
  */
 export class NatsCluster implements ClusterLink {
   readonly #options: Required<Omit<ClusterOptions, "credsFile" | "user" | "password" | "token" | "caFile">>;
-  readonly #view: ClusterView;
+  #view: ClusterView;
+  /** Stops the bucket's current watch. */
+  #stopWatch: (() => void) | undefined;
+  /** When the watch last delivered an entry (this instance's own heartbeat comes through it every second). */
+  #lastWatchEntryAt = 0;
   readonly #id: string;
   #router: Router | undefined;
   #nc: NatsConnection | undefined;
@@ -242,6 +247,11 @@ export class NatsCluster implements ClusterLink {
       throw error;
     }
     this.#nc = nc;
+    nc.subscribe(`${this.#options.name}.hb`, {
+      callback: (error, msg) => {
+        if (error === null) this.#view.seen(utf8Decoder.decode(msg.data));
+      },
+    });
     for (const [group, local] of this.#local) {
       local.sub ??= this.#subscribe(`${this.#options.name}.g.${encodeName(group)}`, group, undefined);
       for (const [user, sub] of local.users) {
@@ -317,26 +327,62 @@ export class NatsCluster implements ClusterLink {
     }
   }
 
-  /** (Re)starts the watch of the whole bucket; the view is rebuilt from its current values. */
+  /**
+   * (Re)starts the watch of the whole bucket, retrying until it starts (JetStream may be electing a
+   * leader after a NATS node died); the view is rebuilt from the bucket's current values.
+   */
   async #watch(): Promise<void> {
+    const generation = ++this.#watchGeneration;
+    this.#lastWatchEntryAt = Date.now(); // the watchdog in #sweep waits for this one
+    for (let attempt = 0;; attempt++) {
+      if (this.#stopped || generation !== this.#watchGeneration) return;
+      try {
+        return await this.#startWatch(generation);
+      } catch (error) {
+        if (attempt === 0) {
+          logger.warn("Cluster: cannot watch the shared state yet: {error}; retrying", { error: String(error) });
+        }
+        await delay(500);
+      }
+    }
+  }
+
+  async #startWatch(generation: number): Promise<void> {
     const kv = this.#kv;
     if (kv === undefined) return;
-    const generation = ++this.#watchGeneration;
+    // The bucket's current values go into a fresh view, swapped in once they are all in: members
+    // never see a user list shrink and grow back while the watch restarts.
+    const fresh = new ClusterView(this.#id, { now: Date.now, deadAfterMs: this.#options.deadAfterMs });
+    let swapped = false;
     const { promise: initialized, resolve } = Promise.withResolvers<void>();
     const watch = await kv.watch({ key: ">" });
+    this.#stopWatch?.();
+    this.#stopWatch = () => watch.stop();
+    this.#lastWatchEntryAt = Date.now();
     if ((await kv.status()).values === 0) resolve();
-    this.#view.clear();
     void (async () => {
       for await (const entry of watch) {
         if (generation !== this.#watchGeneration) {
           watch.stop();
           return;
         }
-        this.#onEntry(entry);
-        if (entry.delta === 0) resolve(); // the last of the values the bucket held
+        this.#lastWatchEntryAt = Date.now();
+        if (swapped) {
+          this.#onEntry(entry);
+        } else {
+          fresh.apply(entry as BucketEntry);
+          if (entry.delta === 0) resolve(); // the last of the values the bucket held
+        }
       }
-    })().catch((error) => logger.warn("Cluster: the bucket's watch ended: {error}", { error: String(error) }));
+    })().catch((error) => logger.warn("Cluster: the bucket's watch ended: {error}", { error: String(error) }))
+      .then(() => {
+        // Ended by itself (not replaced by a newer watch, not stopped): watch again.
+        if (generation === this.#watchGeneration && !this.#stopped) this.#track(this.#watch());
+      });
     await Promise.race([initialized, delay(this.#options.claimWaitMs)]);
+    if (generation !== this.#watchGeneration) return;
+    swapped = true;
+    this.#view = fresh;
     for (const group of this.#local.keys()) this.#router?.clusterChanged(group);
   }
 
@@ -358,6 +404,12 @@ export class NatsCluster implements ClusterLink {
 
   #heartbeat(): void {
     if (this.#state !== "connected" || this.#kv === undefined) return;
+    // On core NATS first: it goes on while JetStream elects a new leader after a NATS node died.
+    try {
+      this.#nc?.publish(`${this.#options.name}.hb`, this.#id);
+    } catch {
+      // disconnected meanwhile: the next heartbeat will do
+    }
     const info = JSON.stringify({ startedAt: new Date(this.#started).toISOString(), users: this.#localUserCount() });
     this.#track(
       this.#kv.put(`i.${this.#id}`, info).catch((error) => {
@@ -369,6 +421,13 @@ export class NatsCluster implements ClusterLink {
   /** Instances whose heartbeats stopped: their users leave every list here, and their keys go. */
   #sweep(): void {
     if (this.#state !== "connected") return; // cut off: their silence says nothing
+    // This instance's own heartbeat comes back through the watch every second: a silent watch is
+    // stuck (its consumer was on a NATS node that died) and is started afresh.
+    if (this.#kv !== undefined && Date.now() - this.#lastWatchEntryAt > 3 * this.#options.heartbeatMs) {
+      this.#lastWatchEntryAt = Date.now();
+      logger.info("Cluster: the shared state's watch went silent; watching it afresh");
+      this.#track(this.#watch());
+    }
     const dead = this.#view.deadInstances();
     if (dead.length === 0) return;
     const kv = this.#kv!;
@@ -419,7 +478,10 @@ export class NatsCluster implements ClusterLink {
   /** Keeps a promise until it settles, so `stop` can wait for what is in flight. */
   #track(promise: Promise<unknown>): void {
     this.#pending.add(promise);
-    promise.finally(() => this.#pending.delete(promise));
+    promise.then(() => this.#pending.delete(promise), (error) => {
+      this.#pending.delete(promise);
+      logger.warn("Cluster: {error}", { error: String(error) });
+    });
   }
 
   /** Runs a slow hash when one of {@link MAX_HASHING} slots is free; a full queue throws `HashingBusyError`. */
@@ -469,10 +531,11 @@ export class NatsCluster implements ClusterLink {
         this.#known.set(verifier, [new Secret(password)]);
         return true;
       } catch {
-        // Another instance created it first: check against theirs.
+        // Another instance created it first (check against theirs), or JetStream is busy (a moment later).
+        await delay(100 * (attempt + 1));
       }
     }
-    throw new Error(`the key ${key} kept changing`);
+    throw new Error(`the shared state did not take the key ${key}`);
   }
 
   /**
@@ -701,6 +764,7 @@ export class NatsCluster implements ClusterLink {
     this.#stopped = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.#watchGeneration++;
+    this.#stopWatch?.();
     const kv = this.#kv;
     if (kv !== undefined && this.#state === "connected") {
       for (const [group, local] of this.#local) {

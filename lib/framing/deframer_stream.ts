@@ -9,6 +9,8 @@ import type { Deframed } from "./errors.ts";
 /** An incremental decoder: bytes in, packets and errors appended to `out`. */
 export interface Decoder {
   /**
+   * Deframes the next bytes of the stream.
+   *
    * @param chunk bytes as read from the stream
    * @param out receives packets and errors in stream order
    */

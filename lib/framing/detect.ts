@@ -7,9 +7,6 @@
 /** The two OSC stream framings. */
 export type Framing = "length-prefix" | "slip";
 
-/** Every framing, for validation and help texts. */
-export const FRAMINGS = ["length-prefix", "slip"] as const satisfies readonly Framing[];
-
 /**
  * Picks the framing a client uses from the first byte it sent.
  *

@@ -103,6 +103,8 @@ export class Access {
   #tokenDigest: Uint8Array | undefined;
 
   /**
+   * The checks for what the operator allowed.
+   *
    * @param options what the operator allowed
    */
   constructor(options: AccessOptions) {

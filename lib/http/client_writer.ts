@@ -15,6 +15,7 @@ import type { BudgetHolder, MemoryBudget } from "../limits/memory_budget.ts";
  * they wait in the process, and count.
  */
 export interface WriteSink {
+  /** Writes `bytes` and calls `done` once the system has them (or with the error). */
   write(bytes: Uint8Array, done: (error?: Error | null) => void): void;
 }
 
@@ -26,7 +27,9 @@ export interface ClientWriterOptions {
   maxQueueBytes: number;
   /** A client that takes no byte for this long while bytes wait is cut off (`onWriteTimeout`). */
   writeTimeoutMs: number;
+  /** Called when more than `maxQueueBytes` wait. */
   onOverflow: () => void;
+  /** Called when no byte was taken for `writeTimeoutMs`. */
   onWriteTimeout: () => void;
 }
 
@@ -66,6 +69,8 @@ export class ClientWriter {
   #drainWaiters: (() => void)[] = [];
 
   /**
+   * A writer for one client.
+   *
    * @param sink the library's socket
    * @param holder who the bytes are charged to
    * @param options bounds and what to do when one is passed

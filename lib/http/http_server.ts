@@ -25,16 +25,17 @@ import net, { type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 // @ts-types="npm:@types/ws@^8.18.1"
 import { WebSocketServer } from "ws";
-import webClientPage from "../../examples/web/index.html" with { type: "text" };
+import webClientPage from "./web_client.html" with { type: "text" };
 import type { BudgetHolder } from "../limits/memory_budget.ts";
-import { addressKey, formatPeerAddress } from "../net/address.ts";
-import { WarningLimiter } from "../router/warning_limiter.ts";
+import { addressKey, formatHostPort, formatPeerAddress } from "../net/address.ts";
+import { WarningLimiter } from "../util/warning_limiter.ts";
 import type { Server } from "../server/server.ts";
 import { Access, type AccessOptions, DEFAULT_ACCESS_OPTIONS } from "./access.ts";
 import { ClientWriter } from "./client_writer.ts";
 import statusPage from "./status.html" with { type: "text" };
 import { prometheusText, StatusSampler } from "./status.ts";
 import { WebSocketSession } from "./websocket_session.ts";
+import { errorMessage, errorStack } from "../util/error_text.ts";
 
 const logger = getLogger(["tcposcrouter", "http"]);
 
@@ -67,7 +68,7 @@ export interface HttpLimits {
 }
 
 /** Defaults of {@link HttpLimits}. */
-export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+const DEFAULT_HTTP_LIMITS: HttpLimits = {
   headersTimeoutMs: 10_000,
   idleTimeoutMs: 5_000,
   maxConnections: 128,
@@ -81,8 +82,11 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
 
 /** Where to listen, and who may use the port. */
 export interface HttpOptions {
+  /** The address to listen on. */
   hostname: string;
+  /** The port to listen on (0: any free port). */
   port: number;
+  /** The router's version, shown on the status page. */
   version: string;
   /** Hosts, origins and token (none by default: the router's own names and pages, no token). */
   access?: AccessOptions;
@@ -107,6 +111,8 @@ export interface HttpServer {
 /** The HTTP port could not be opened. */
 export class HttpListenError extends Error {
   /**
+   * The HTTP port could not be opened.
+   *
    * @param port the port asked for
    * @param cause the system's error
    */
@@ -117,7 +123,7 @@ export class HttpListenError extends Error {
       : cause instanceof Deno.errors.PermissionDenied || cause instanceof Deno.errors.NotCapable ||
           code === "EACCES" || code === "EPERM"
       ? `--http-port ${port} needs privileges this user does not have: choose one above 1023 with --http-port`
-      : `cannot listen on --http-port ${port}: ${cause instanceof Error ? cause.message : String(cause)}`;
+      : `cannot listen on --http-port ${port}: ${errorMessage(cause)}`;
     super(why, { cause });
     this.name = "HttpListenError";
   }
@@ -448,7 +454,7 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
       // A bug must not end the router: this connection goes, with a log line.
       logger.error("Error while serving {peer}; closing its connection: {error}", {
         peer,
-        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        error: errorStack(error),
       });
       res.destroy();
     }
@@ -530,7 +536,7 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
     } catch (error) {
       logger.error("Error while serving {peer}; closing its connection: {error}", {
         peer,
-        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        error: errorStack(error),
       });
       socket.destroy();
     }
@@ -653,11 +659,11 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
   const sampler = new StatusSampler(server, options.version, [
     ...server.listening.map((l) => ({
       framing: l.framing === "slip" ? "OSC 1.1 (SLIP)" : "OSC 1.0 (length prefix)",
-      address: `${l.hostname.includes(":") ? `[${l.hostname}]` : l.hostname}:${l.port}`,
+      address: formatHostPort(l.hostname, l.port),
     })),
     {
       framing: "HTTP: this page, /metrics, WebSocket /osc",
-      address: `${options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname}:${port}`,
+      address: formatHostPort(options.hostname, port),
     },
   ], () => {
     let n = 0;
@@ -678,7 +684,7 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
     checking = checkAccepting().finally(() => checking = undefined);
   }, ACCEPT_CHECK_MS);
   logger.info("HTTP status page, /metrics and WebSocket /osc on {address}", {
-    address: `${options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname}:${port}`,
+    address: formatHostPort(options.hostname, port),
   });
 
   return {

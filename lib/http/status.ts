@@ -5,7 +5,7 @@
  */
 
 import type { ClusterStatus } from "../cluster/nats_cluster.ts";
-import { ERROR_CODES, type ErrorCode } from "../router/error_code.ts";
+import { ERROR_CODES, type ErrorCode } from "../protocol/error_code.ts";
 import type { RouterEventKind } from "../router/event_log.ts";
 import type { Session } from "../router/session.ts";
 import type { Server } from "../server/server.ts";
@@ -18,7 +18,7 @@ import {
 } from "../net/interfaces.ts";
 
 /** Connections listed one by one on the status page; the total says how many there are. */
-export const MAX_LISTED_CONNECTIONS = 500;
+const MAX_LISTED_CONNECTIONS = 500;
 /** How long the interface addresses are kept before they are read again. */
 const INTERFACES_REFRESH_MS = 30_000;
 
@@ -34,7 +34,9 @@ export interface ConnectionStatus {
   connectedAt: string | null;
   /** When its last packet came (ISO 8601; within one sampling interval), or null before the first. */
   lastPacketAt: string | null;
+  /** Packets it sent. */
   packetsIn: number;
+  /** Bytes it sent. */
   bytesIn: number;
   /** Packets per second it sent over the last sampling interval. */
   packetsPerSecond: number;
@@ -46,26 +48,41 @@ export interface ConnectionStatus {
 export interface EventStatus {
   /** When (ISO 8601). */
   at: string;
+  /** What happened. */
   kind: RouterEventKind;
+  /** "user@group", or null when not known. */
   who: string | null;
+  /** The client's address and port. */
   address: string;
+  /** The error code or cause, or null. */
   reason: string | null;
 }
 
 /** A snapshot of the router, as the status page and /status.json show it. */
 export interface Status {
+  /** The router's version. */
   version: string;
+  /** Seconds since the router started. */
   uptimeSeconds: number;
+  /** Every listening port, with what it speaks. */
   listeners: { framing: string; address: string }[];
+  /** Open connections by framing. */
   connections: Record<"length-prefix" | "slip" | "websocket", number>;
+  /** Every group with its users. */
   groups: { name: string; users: string[] }[];
+  /** Users in all groups. */
   users: number;
+  /** Packets and bytes since the start. */
   totals: { packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number };
   /** Per second, over the last sampling interval. */
   rates: { packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number };
+  /** Clients cut off as slow consumers since the start. */
   slowConsumers: number;
+  /** Connections refused since the start. */
   refusedConnections: number;
+  /** Bytes waiting to be written to clients. */
   queuedBytes: number;
+  /** Errors sent to clients since the start, by code. */
   errors: Record<ErrorCode, number>;
   /** Where musicians connect, and the status page's address. */
   connect: ConnectInfo & { lines: string[] };
@@ -106,6 +123,8 @@ export class StatusSampler {
   #otherQueuedBytes: () => number;
 
   /**
+   * A sampler of `server`.
+   *
    * @param server the running server
    * @param version the version to show
    * @param listeners every listening address, for the page

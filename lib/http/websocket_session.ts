@@ -14,10 +14,11 @@ import type { WebSocket } from "ws";
 import { concatBytes } from "../framing/concat.ts";
 import type { OutgoingPacket } from "../framing/outgoing.ts";
 import type { BudgetHolder, MemoryBudget } from "../limits/memory_budget.ts";
-import { ProtocolError } from "../router/error_code.ts";
+import { ProtocolError } from "../protocol/error_code.ts";
 import type { Router } from "../router/router.ts";
 import type { Session } from "../router/session.ts";
 import { ClientWriter } from "./client_writer.ts";
+import { errorStack } from "../util/error_text.ts";
 
 const logger = getLogger(["tcposcrouter", "websocket"]);
 
@@ -32,16 +33,21 @@ const CLOSE_CODE = { normal: 1000, goingAway: 1001, internalError: 1011 } as con
 
 /** Settings a WebSocket session needs. */
 export interface WebSocketSessionOptions {
+  /** The router the session joins. */
   router: Router;
   /** The router's memory budget: queued and partly received bytes are charged to it. */
   budget: MemoryBudget;
+  /** Largest packet accepted. */
   maxPacketBytes: number;
   /** Bytes that may wait for this client before it is cut off as a slow consumer. */
   maxQueueBytes: number;
+  /** Closes a session that has not registered within this time. */
   registerTimeoutMs: number;
   /** A client that takes no byte for this long while bytes wait for it is cut off. */
   writeTimeoutMs: number;
+  /** Called once the session has closed. */
   onClosed: (session: WebSocketSession) => void;
+  /** Called when the session is cut off as a slow consumer. */
   onSlowConsumer: () => void;
 }
 
@@ -92,6 +98,8 @@ export class WebSocketSession implements Session, BudgetHolder {
   #resolveDone!: () => void;
 
   /**
+   * A session on a just-opened WebSocket.
+   *
    * @param ws the WebSocket, just opened by `WebSocketServer.handleUpgrade`
    * @param socket its TCP socket
    * @param peer the client's address, for logs
@@ -199,7 +207,7 @@ export class WebSocketSession implements Session, BudgetHolder {
       logger.error("Error while handling a message from {peer} ({who}); closing it: {error}", {
         peer: this.peer,
         who: this.#who(),
-        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        error: errorStack(error),
       });
       this.#closeWith(CLOSE_CODE.internalError, "internal error");
     } finally {

@@ -59,6 +59,7 @@ export interface BudgetHolder {
  * ```
  */
 export class MemoryBudget {
+  /** The budget's size. */
   readonly limitBytes: number;
   #held = new Map<BudgetHolder, number>();
   #used = 0;
@@ -66,6 +67,8 @@ export class MemoryBudget {
   shedCount = 0;
 
   /**
+   * A budget of `limitBytes`.
+   *
    * @param limitBytes the most that all holders together may hold
    */
   constructor(limitBytes: number) {

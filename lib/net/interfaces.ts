@@ -8,9 +8,13 @@
  * @module
  */
 
+import { urlHost } from "./address.ts";
+
 /** One interface address, as `Deno.networkInterfaces()` gives it. */
 export interface InterfaceAddress {
+  /** The address family. */
   family: "IPv4" | "IPv6";
+  /** The address. */
   address: string;
 }
 
@@ -96,24 +100,6 @@ function isLoopback(address: string): boolean {
 
 function isLinkLocal(address: string): boolean {
   return /^fe[89ab][0-9a-f]:/i.test(address) || address.startsWith("169.254.");
-}
-
-/**
- * An address as the host part of a URL: IPv6 in brackets.
- *
- * @param address an IPv4 or IPv6 address, or a name
- * @returns the host part
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { urlHost } from "./interfaces.ts";
- * assert.equal(urlHost("2001:db8::1"), "[2001:db8::1]");
- * assert.equal(urlHost("192.168.1.20"), "192.168.1.20");
- * ```
- */
-export function urlHost(address: string): string {
-  return address.includes(":") ? `[${address}]` : address;
 }
 
 /**

@@ -15,27 +15,20 @@
 import { OscDecodeError } from "./errors.ts";
 
 /** `tagKind`: the tag is not an OSC type tag. */
-export const TAG_UNKNOWN = -1;
+export const TAG_UNKNOWN: -1 = -1;
 /** `tagKind`: a string (`s`, `S`): NUL-terminated, NUL-padded to a multiple of 4 bytes. */
-export const TAG_STRING = -2;
+export const TAG_STRING: -2 = -2;
 /** `tagKind`: a blob (`b`): int32 size, bytes, NUL padding to a multiple of 4 bytes. */
-export const TAG_BLOB = -3;
+export const TAG_BLOB: -3 = -3;
 /** `tagKind`: `[`, the start of an array (no payload). */
-export const TAG_ARRAY_OPEN = -4;
+export const TAG_ARRAY_OPEN: -4 = -4;
 /** `tagKind`: `]`, the end of an array (no payload). */
-export const TAG_ARRAY_CLOSE = -5;
+export const TAG_ARRAY_CLOSE: -5 = -5;
 
 /**
  * The type tags whose payload has a fixed size, and that size in bytes (OSC 1.0 and 1.1).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { FIXED_SIZE_TAGS } from "./type_tags.ts";
- * assert.ok(FIXED_SIZE_TAGS.d === 8 && FIXED_SIZE_TAGS.T === 0);
- * ```
  */
-export const FIXED_SIZE_TAGS: Readonly<Record<string, number>> = Object.freeze({
+const FIXED_SIZE_TAGS: Readonly<Record<string, number>> = Object.freeze({
   i: 4,
   f: 4,
   c: 4,

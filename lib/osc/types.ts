@@ -65,24 +65,3 @@ export interface MessageHead {
   /** True when the message has more top-level arguments than were read. */
   more: boolean;
 }
-
-/** The timetag that means "immediately". */
-export const IMMEDIATELY = 1n;
-
-/**
- * Tells a bundle from a message.
- *
- * @param packet a decoded packet
- * @returns true if it is a bundle
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { isBundle } from "./types.ts";
- * assert.ok(isBundle({ timetag: 1n, elements: [] }));
- * assert.ok(!isBundle({ address: "/a", args: [] }));
- * ```
- */
-export function isBundle(packet: OscPacket): packet is OscBundle {
-  return "timetag" in packet;
-}

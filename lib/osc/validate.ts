@@ -51,7 +51,7 @@ const CONTROL_PREFIX = [0x2f, 0x6f, 0x73, 0x63, 0x72, 0x6f, 0x75, 0x74, 0x65, 0x
  * @returns offset just past the type tag string (where arguments start)
  * @throws {OscDecodeError} on any structural error
  */
-export function checkArguments(bytes: Uint8Array, tags: number, end: number): number {
+function checkArguments(bytes: Uint8Array, tags: number, end: number): number {
   const argsStart = skipString(bytes, tags, end);
   let pos = argsStart;
   let depth = 0;
@@ -87,16 +87,8 @@ export function checkArguments(bytes: Uint8Array, tags: number, end: number): nu
  * @param end where the message ends
  * @returns offset of the type tag string's comma
  * @throws {OscDecodeError} on any structural error
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { checkMessage } from "./validate.ts";
- * const b = new TextEncoder().encode("/a\0\0,\0\0\0");
- * assert.ok(checkMessage(b, 0, b.length) === 4);
- * ```
  */
-export function checkMessage(bytes: Uint8Array, start: number, end: number): number {
+function checkMessage(bytes: Uint8Array, start: number, end: number): number {
   if (bytes[start] !== SLASH) throw new OscDecodeError("address does not begin with '/'", start);
   const tags = skipString(bytes, start, end);
   if (tags >= end) throw new OscDecodeError("missing type tag string", tags);

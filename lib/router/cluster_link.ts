@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { ProtocolError } from "./error_code.ts";
+import type { ProtocolError } from "../protocol/error_code.ts";
 import type { RegisterRequest } from "./register.ts";
 
 /**

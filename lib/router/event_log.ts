@@ -12,6 +12,7 @@ export type RouterEventKind = "join" | "leave" | "refused" | "slow_consumer";
 export interface RouterEvent {
   /** When it happened (ms since the epoch). */
   at: number;
+  /** What happened. */
   kind: RouterEventKind;
   /** "user@group" when known (a refused register names the user and group it asked for). */
   who?: string | undefined;
@@ -25,7 +26,7 @@ export interface RouterEvent {
 export type RouterEventInput = Omit<RouterEvent, "at"> & { at?: number };
 
 /** Events kept by default. */
-export const DEFAULT_EVENT_LOG_CAPACITY = 200;
+const DEFAULT_EVENT_LOG_CAPACITY = 200;
 
 /**
  * A ring of the last `capacity` events.
@@ -43,6 +44,7 @@ export const DEFAULT_EVENT_LOG_CAPACITY = 200;
  * ```
  */
 export class EventLog {
+  /** How many events it keeps. */
   readonly capacity: number;
   #ring: RouterEvent[] = [];
   #next = 0;
@@ -50,6 +52,8 @@ export class EventLog {
   #now: () => number;
 
   /**
+   * An empty log.
+   *
    * @param capacity events kept (at least 1)
    * @param now the clock (ms since the epoch)
    */

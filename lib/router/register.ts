@@ -16,30 +16,26 @@ import {
 } from "../osc/type_tags.ts";
 import type { HeadArg } from "../osc/types.ts";
 import { argText } from "./arg_text.ts";
-import { ProtocolError } from "./error_code.ts";
+import { ProtocolError } from "../protocol/error_code.ts";
+import { checkName, REGISTER_ADDRESS } from "../protocol/names.ts";
 
-/** Longest user or group name, in UTF-8 bytes. */
-export const MAX_NAME_BYTES = 256;
 /** Longest password, in UTF-8 bytes. */
-export const MAX_PASSWORD_BYTES = 256;
-
-/** The address of a register message. */
-export const REGISTER_ADDRESS = "/oscrouter/register";
+const MAX_PASSWORD_BYTES = 256;
 
 /** What a register message asks for. */
 export interface RegisterRequest {
+  /** The user name, checked. */
   userName: string;
   /** The password's bytes exactly as sent ("any content": they need not be UTF-8). */
   userPassword: Uint8Array;
+  /** The group name, checked. */
   groupName: string;
+  /** The group password's bytes exactly as sent. */
   groupPassword: Uint8Array;
   /** The id to echo in the reply, as text ("0" when absent). */
   idText: string;
 }
 
-// C0 controls, DEL and C1 controls.
-// deno-lint-ignore no-control-regex
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -77,49 +73,6 @@ export function rawStringArgs(packet: Uint8Array, count: number): (Uint8Array | 
     pos = next;
   }
   return out;
-}
-
-/**
- * Checks a user or group name: 1 to 256 bytes of UTF-8 without control characters.
- * Spaces and `/` are allowed: the original accepted them and clients use them.
- *
- * @param kind "user" or "group", for the message
- * @param name the name
- * @returns the name
- * @throws {ProtocolError} `invalid_name`
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { checkName } from "./register.ts";
- * assert.equal(checkName("user", "Ana María/2"), "Ana María/2");
- * assert.throws(() => checkName("user", ""));
- * ```
- */
-export function checkName(kind: "user" | "group", name: string): string {
-  const bytes = utf8.encode(name).length;
-  if (bytes === 0) {
-    throw new ProtocolError(
-      "invalid_name",
-      `The ${kind} name is empty; choose a name of 1 to 256 bytes`,
-      REGISTER_ADDRESS,
-    );
-  }
-  if (bytes > MAX_NAME_BYTES) {
-    throw new ProtocolError(
-      "invalid_name",
-      `The ${kind} name is ${bytes} bytes long; choose one of at most ${MAX_NAME_BYTES} bytes`,
-      REGISTER_ADDRESS,
-    );
-  }
-  if (CONTROL_CHARACTER.test(name)) {
-    throw new ProtocolError(
-      "invalid_name",
-      `The ${kind} name contains a control character (newline, tab, ...); choose a name without one`,
-      REGISTER_ADDRESS,
-    );
-  }
-  return name;
 }
 
 const USAGE = "send /oscrouter/register userName userPassword groupName groupPassword [id]";

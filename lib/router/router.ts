@@ -23,13 +23,14 @@ import {
   skipString,
 } from "../osc/validate.ts";
 import { argText } from "./arg_text.ts";
-import { ERROR_CODES, type ErrorCode, ProtocolError } from "./error_code.ts";
+import { ERROR_CODES, type ErrorCode, ProtocolError } from "../protocol/error_code.ts";
 import { PRIVATE_ADDRESS, rewritePrivate } from "./private_message.ts";
-import { parseRegister, rawStringArgs, REGISTER_ADDRESS, type RegisterRequest } from "./register.ts";
-import { errorPacket, registerReply, userListPacket } from "./replies.ts";
+import { REGISTER_ADDRESS } from "../protocol/names.ts";
+import { parseRegister, rawStringArgs, type RegisterRequest } from "./register.ts";
+import { errorPacket, registerReply, userListPacket } from "../protocol/replies.ts";
 import { Secret } from "./secret.ts";
 import type { Session } from "./session.ts";
-import { WarningLimiter } from "./warning_limiter.ts";
+import { WarningLimiter } from "../util/warning_limiter.ts";
 import { EventLog } from "./event_log.ts";
 import { SessionTraffic } from "./session_traffic.ts";
 import { AttemptLimiter, type AttemptLimiterOptions } from "../access/attempt_limiter.ts";
@@ -200,6 +201,7 @@ export class Router {
   readonly events: EventLog;
   /** Packets each connection sent, and when its last one came, for the status page. */
   readonly traffic: SessionTraffic = new SessionTraffic();
+  /** What the router has counted since it started. */
   readonly counters: RouterCounters = {
     packetsIn: 0,
     bytesIn: 0,

@@ -9,7 +9,9 @@
 
 /** What one connection has sent. */
 export interface TrafficFigures {
+  /** Packets it sent. */
   packetsIn: number;
+  /** Bytes it sent. */
   bytesIn: number;
 }
 

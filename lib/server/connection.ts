@@ -14,11 +14,11 @@ import type { LengthPrefixDecoder } from "../framing/length_prefix.ts";
 import type { OutgoingPacket } from "../framing/outgoing.ts";
 import type { SlipDecoder } from "../framing/slip.ts";
 import type { BudgetHolder, MemoryBudget } from "../limits/memory_budget.ts";
-import { ProtocolError } from "../router/error_code.ts";
+import { ProtocolError } from "../protocol/error_code.ts";
 import type { Router } from "../router/router.ts";
 import type { Session } from "../router/session.ts";
-import { WarningLimiter } from "../router/warning_limiter.ts";
-import { addressKey, formatPeerAddress } from "../net/address.ts";
+import { WarningLimiter } from "../util/warning_limiter.ts";
+import { addressKey, formatPeer } from "../net/address.ts";
 import type { ChunkPool } from "./chunk_pool.ts";
 import { Outbox, type OverflowCause } from "./outbox.ts";
 
@@ -63,13 +63,17 @@ const CLOSE_FLUSH_MS = 1000;
 
 /** Settings a connection needs. */
 export interface ConnectionOptions {
+  /** The router the connection feeds. */
   router: Router;
   /** The framing of the port the connection arrived on. */
   portFraming: Framing;
   /** Take the framing from the first byte (default) or insist on the port's. */
   strictFraming: boolean;
+  /** Largest packet accepted. */
   maxPacketBytes: number;
+  /** Bytes that may wait for this client before it is cut off. */
   maxQueueBytes: number;
+  /** Closes a connection that has not registered within this time. */
   registerTimeoutMs: number;
   /** Rate limit shared by all connections for warnings about bad input. */
   warnings: WarningLimiter;
@@ -85,12 +89,6 @@ export interface ConnectionOptions {
   writeTimeoutMs?: number;
   /** Close a connection that has pinged once and then sent nothing for this long (ms); 0 never. */
   pingTimeoutMs?: number;
-}
-
-/** Formats a peer address; IPv4 clients on a dual-stack socket appear as plain IPv4. */
-export function formatPeer(addr: Deno.Addr): string {
-  if (addr.transport !== "tcp") return addr.transport;
-  return formatPeerAddress(addr.hostname, addr.port);
 }
 
 /**
@@ -133,6 +131,8 @@ export class Connection implements Session, BudgetHolder {
   readonly #grant: (deltaBytes: number) => boolean;
 
   /**
+   * A connection on an accepted socket.
+   *
    * @param conn an accepted TCP connection
    * @param options shared settings
    */

@@ -92,6 +92,8 @@ export class Outbox {
   #stopped = false;
 
   /**
+   * An empty outbox.
+   *
    * @param sink where to write
    * @param options the bounds, what to do on overflow or on a write error, where chunks come from
    */

@@ -7,15 +7,15 @@
 import { getLogger } from "@logtape/logtape";
 import type { Framing } from "../framing/detect.ts";
 import { encodeFrame } from "../framing/by_framing.ts";
-import { ProtocolError } from "../router/error_code.ts";
-import { errorPacket } from "../router/replies.ts";
+import { ProtocolError } from "../protocol/error_code.ts";
+import { errorPacket } from "../protocol/replies.ts";
 import { Router } from "../router/router.ts";
-import { WarningLimiter } from "../router/warning_limiter.ts";
+import { WarningLimiter } from "../util/warning_limiter.ts";
 import type { Session } from "../router/session.ts";
 import { MemoryBudget } from "../limits/memory_budget.ts";
-import { addressKey } from "../net/address.ts";
+import { addressKey, formatPeer } from "../net/address.ts";
 import { CHUNK_BYTES, ChunkPool } from "./chunk_pool.ts";
-import { Connection, formatPeer } from "./connection.ts";
+import { Connection } from "./connection.ts";
 
 const logger = getLogger(["tcposcrouter", "server"]);
 
@@ -27,10 +27,15 @@ export interface ServerOptions {
   lengthPrefixPort: number | undefined;
   /** Port for OSC 1.1 SLIP framing; undefined disables it; 0 picks a free port. */
   slipPort: number | undefined;
+  /** Largest packet accepted (`--max-packet-size`). */
   maxPacketBytes: number;
+  /** Bytes that may wait for one client (`--max-queue-bytes`). */
   maxQueueBytes: number;
+  /** Most connections at once (`--max-connections`). */
   maxConnections: number;
+  /** Closes a connection that has not registered within this time (`--register-timeout`). */
   registerTimeoutMs: number;
+  /** Each port speaks only its own framing (`--strict-framing`). */
   strictFraming: boolean;
   /** Everything clients together may make the router hold (partial frames, queues, WebSocket buffers). */
   maxMemoryBytes: number;
@@ -82,6 +87,8 @@ const LOG_INTERVAL_MS = 10_000;
 /** A port could not be opened. */
 export class ListenError extends Error {
   /**
+   * A port that could not be opened.
+   *
    * @param port the port
    * @param framing the framing it was for
    * @param cause the system's error
@@ -115,8 +122,11 @@ function listen(hostname: string, port: number): Deno.TcpListener {
 
 /** A listening port. */
 export interface Listening {
+  /** What the port speaks. */
   framing: Framing;
+  /** The address listened on. */
   hostname: string;
+  /** The port listened on. */
   port: number;
 }
 
@@ -133,7 +143,9 @@ export interface Listening {
  * ```
  */
 export class Server {
+  /** The router the connections feed. */
   readonly router: Router;
+  /** The settings it was started with. */
   readonly options: ServerOptions;
   #listeners: { listener: Deno.TcpListener; framing: Framing }[] = [];
   #connections = new Set<Connection>();
@@ -158,7 +170,7 @@ export class Server {
   #pauses = new Set<() => void>();
   #deadlineTimer: ReturnType<typeof setInterval> | undefined;
   /** When the server started (ms since the epoch). */
-  readonly startedAt = Date.now();
+  readonly startedAt: number = Date.now();
   /** The one budget for every byte clients make the router hold, on every transport. */
   readonly budget: MemoryBudget;
   /** Free outbox chunks, counted in the budget. */

@@ -1,64 +1,53 @@
 /** A register over node:net from a chosen loopback source address (Deno.connect cannot choose one). */
-import net from "node:net";
-import { createDecoder, encodeFrame } from "../../lib/framing/by_framing.ts";
-import type { Deframed } from "../../lib/framing/errors.ts";
+import { registerMessage, RouterClient } from "../../lib/client/router_client.ts";
 import { decodePacket, encodeMessage } from "../../lib/osc/codec.ts";
 import type { OscMessage } from "../../lib/osc/types.ts";
 import { UserListTimer } from "../../lib/access/user_list_timer.ts";
 import { Router, type RouterOptions } from "../../lib/router/router.ts";
 import { DEFAULT_SERVER_OPTIONS, Server } from "../../lib/server/server.ts";
+import { connectNet, type NetConn } from "../server/test_client.ts";
 
 /** A length-prefix client from `localAddress`: collects decoded messages until closed. */
 export class NetClient {
   readonly messages: OscMessage[] = [];
   closed = false;
-  #socket: net.Socket;
+  #conn: NetConn;
+  #client: RouterClient;
   #wake: (() => void) | undefined;
-  #done: Promise<void>;
 
-  private constructor(socket: net.Socket) {
-    this.#socket = socket;
-    const decoder = createDecoder("length-prefix", { maxPacketBytes: 1 << 24 });
-    socket.on("data", (chunk: Uint8Array) => {
-      const out: Deframed[] = [];
-      decoder.push(new Uint8Array(chunk), out);
-      for (const item of out) if (item instanceof Uint8Array) this.messages.push(decodePacket(item) as OscMessage);
+  private constructor(conn: NetConn) {
+    this.#conn = conn;
+    this.#client = new RouterClient(conn, { maxPacketBytes: 1 << 24 });
+    this.#client.onPacket = (packet) => {
+      this.messages.push(decodePacket(packet.slice()) as OscMessage);
+      this.#wake?.();
+    };
+    void this.#client.closed.then(() => {
+      this.closed = true;
       this.#wake?.();
     });
-    this.#done = new Promise((resolve) => {
-      socket.on("close", () => {
-        this.closed = true;
-        this.#wake?.();
-        resolve();
-      });
-    });
-    socket.on("error", () => {});
   }
 
-  static connect(port: number, localAddress: string): Promise<NetClient> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: "127.0.0.1", port, localAddress });
-      socket.setNoDelay(true);
-      socket.once("connect", () => {
-        socket.off("error", reject);
-        resolve(new NetClient(socket));
-      });
-      socket.once("error", reject);
-    });
+  static async connect(port: number, localAddress: string): Promise<NetClient> {
+    return new NetClient(await connectNet(port, localAddress));
   }
 
   send(address: string, ...strings: string[]): void {
-    const packet = encodeMessage({ address, args: strings.map((value) => ({ type: "s" as const, value })) });
-    this.#socket.write(encodeFrame("length-prefix", packet));
+    this.#send(encodeMessage({ address, args: strings.map((value) => ({ type: "s" as const, value })) }));
   }
 
   /** Writes raw bytes (frames already encoded); resolves once handed to the kernel. */
   write(bytes: Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => this.#socket.write(bytes, (e) => e ? reject(e) : resolve()));
+    return this.#client.sendRaw(bytes);
   }
 
   register(user: string, group: string, userPw: string, groupPw: string): void {
-    this.send("/oscrouter/register", user, userPw, group, groupPw, "1");
+    this.#send(registerMessage({ user, password: userPw, group, groupPassword: groupPw, id: "1" }));
+  }
+
+  /** Sends without waiting: a failed write shows as the connection closing. */
+  #send(packet: Uint8Array): void {
+    this.#client.sendPacket(packet).catch(() => {});
   }
 
   /** Waits for `count` messages (or the close); returns them. */
@@ -87,8 +76,9 @@ export class NetClient {
   }
 
   async close(): Promise<void> {
-    this.#socket.destroy();
-    await this.#done;
+    this.#client.close();
+    await this.#client.closed;
+    await this.#conn.closed;
   }
 }
 

@@ -6,8 +6,9 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** The flags and variables `--help` shows. */
 function fromHelp(args: string[]): { flags: Set<string>; variables: Set<string> } {
-  let text = "";
-  parseCommandLine(args, {}, "0.0.0", { out: (s) => text += s, err: (s) => text += s });
+  const help = parseCommandLine(args, {}, "0.0.0");
+  assert.ok(help.kind === "print", args.join(" "));
+  const text = help.text;
   const flags = new Set([...text.matchAll(/^\s+(?:-\w, )?(--[a-z0-9-]+)/gm)].map((m) => m[1]!));
   const variables = new Set([...text.matchAll(/env:\s+(TCPOSCROUTER_\w+)/g)].map((m) => m[1]!));
   return { flags, variables };

@@ -1,7 +1,7 @@
 /** The cluster's shared state as one instance sees it (pure: no NATS). */
 import assert from "node:assert/strict";
 import { ClusterView, decodeName, encodeName } from "../../lib/cluster/cluster_view.ts";
-import { parseCommandLine } from "../../lib/cli/options.ts";
+import { parseCommandLine, UsageError } from "../../lib/cli/options.ts";
 
 const empty = new Uint8Array();
 const verifier = (v: string) => new TextEncoder().encode(JSON.stringify({ v }));
@@ -64,6 +64,16 @@ Deno.test("cluster view: an instance silent for longer than the limit is dead; i
   assert.deepEqual(v.deadInstances(), ["C"]);
   del("i.B");
   assert.ok(v.deadInstances().includes("B"), "B still holds a member key, with no heartbeat");
+  // Heartbeats on the core subject keep an instance alive without the bucket (JetStream may be electing a leader).
+  put(member("dan", "0123456789ab"));
+  v.seen("0123456789ab");
+  clock.now += 2000;
+  v.seen("0123456789ab");
+  clock.now += 2000;
+  assert.ok(!v.deadInstances().includes("0123456789ab"));
+  assert.deepEqual(v.instancesOf("band", "dan"), ["0123456789ab"]);
+  v.seen("not an id");
+  assert.ok(!v.snapshot().instances.some((i) => i.id === "not an id"));
 });
 
 Deno.test("cluster view: verifiers, removals, and keys it does not understand", () => {
@@ -85,17 +95,12 @@ Deno.test("cluster view: verifiers, removals, and keys it does not understand", 
 });
 
 Deno.test("cluster options: --cluster takes NATS URLs, never credentials; secrets come from the environment", () => {
-  const parse = (args: string[], env: Record<string, string> = {}) => {
-    let err = "";
-    const result = parseCommandLine(args, env, "0", { out: () => {}, err: (s) => err += s });
-    return { result, err };
-  };
-  const none = parse([]).result;
+  const none = parseCommandLine([], {}, "0");
   assert.ok(none.kind === "run" && none.config.cluster === undefined, "no --cluster: no cluster");
-  const { result } = parse(["--cluster", "nats://10.0.0.1:4222, tls://n2:4222"], {
+  const result = parseCommandLine(["--cluster", "nats://10.0.0.1:4222, tls://n2:4222"], {
     TCPOSCROUTER_CLUSTER_USER: "router",
     TCPOSCROUTER_CLUSTER_PASSWORD: "secret",
-  });
+  }, "0");
   assert.ok(result.kind === "run");
   assert.deepEqual(result.config.cluster, {
     servers: ["nats://10.0.0.1:4222", "tls://n2:4222"],
@@ -107,21 +112,31 @@ Deno.test("cluster options: --cluster takes NATS URLs, never credentials; secret
     password: "secret",
     token: undefined,
   });
-  const named = parse(["--cluster", "nats://h:1", "--cluster-name", "venue", "--cluster-replicas", "3"]).result;
-  assert.ok(named.kind === "run" && named.config.cluster?.name === "venue" && named.config.cluster.replicas === 3);
+  const named = parseCommandLine(["--cluster", "nats://h:1", "--cluster-name", "venue", "--cluster-replicas", "3"], {
+    TCPOSCROUTER_CLUSTER_CREDS_FILE: "/etc/nats/router.creds",
+  }, "0");
+  assert.ok(named.kind === "run");
+  assert.equal(named.config.cluster?.name, "venue");
+  assert.equal(named.config.cluster?.replicas, 3);
+  assert.equal(named.config.cluster?.credsFile, "/etc/nats/router.creds");
+  const fromEnv = parseCommandLine([], { TCPOSCROUTER_CLUSTER: "nats://h:1", TCPOSCROUTER_CLUSTER_NAME: "v2" }, "0");
+  assert.ok(fromEnv.kind === "run" && fromEnv.config.cluster?.name === "v2");
   for (
     const [args, why] of [
       [["--cluster", "nats://user:pw@h:4222"], /credentials do not belong on the command line/],
       [["--cluster", "nats://h:1,nats://u:pw@[bad"], /server 2 is not a URL/],
       [["--cluster", "http://h:4222"], /not a NATS scheme/],
       [["--cluster", ","], /at least one NATS server/],
-      [["--cluster", "nats://h:1", "--cluster-name", "a.b"], /--cluster-name 'a.b' must be/],
+      [["--cluster", "nats://h:1", "--cluster-name", "a.b"], /--cluster-name must be 1 to 64/],
       [["--cluster", "nats://h:1", "--cluster-replicas", "9"], /from 1 to 5/],
     ] as const
   ) {
-    const { result, err } = parse([...args]);
-    assert.deepEqual(result, { kind: "exit", code: 2 }, args.join(" "));
-    assert.match(err, why);
-    assert.doesNotMatch(err, /pw@/, "the password is not echoed");
+    assert.throws(() => parseCommandLine([...args], {}, "0"), (error) => {
+      assert.ok(error instanceof UsageError, args.join(" "));
+      assert.equal(error.code, "invalid_value");
+      assert.match(error.message, why);
+      assert.doesNotMatch(error.message, /pw@/, "the password is not echoed");
+      return true;
+    });
   }
 });

@@ -19,10 +19,8 @@ Deno.test("compose.yaml: the routers' flags parse, name every NATS node, and kee
   const nats = Object.keys(services).filter((name) => name.startsWith("nats"));
   assert.equal(nats.length, 3);
   const router = services["router"]!;
-  let err = "";
-  const result = parseCommandLine(router.command!, {}, "0", { out: () => {}, err: (s) => err += s });
-  assert.equal(result.kind, "run", err);
-  if (result.kind !== "run") return;
+  const result = parseCommandLine(router.command!, {}, "0");
+  assert.ok(result.kind === "run");
   assert.deepEqual(result.config.cluster?.servers, nats.map((name) => `nats://${name}:4222`));
   assert.equal(result.config.cluster?.replicas, nats.length);
   assert.ok(result.config.http !== undefined, "each instance has its status page");
@@ -59,8 +57,6 @@ Deno.test("README: the cluster set-ups' commands parse", async () => {
     .map((m) => m[1]!.replace(/#.*$/, "").trim().split(/\s+/));
   assert.ok(commands.length >= 3, `found ${commands.length} commands`);
   for (const args of commands) {
-    let err = "";
-    const result = parseCommandLine(args, {}, "0", { out: () => {}, err: (s) => err += s });
-    assert.equal(result.kind, "run", `${args.join(" ")}: ${err}`);
+    assert.equal(parseCommandLine(args, {}, "0").kind, "run", args.join(" "));
   }
 });

@@ -1,6 +1,6 @@
 /** The router with a fake cluster link (lib/router/cluster_link.ts): what it asks, what it does with the answers. */
 import assert from "node:assert/strict";
-import { ProtocolError } from "../../lib/router/error_code.ts";
+import { ProtocolError } from "../../lib/protocol/error_code.ts";
 import type { ClusterLink } from "../../lib/router/cluster_link.ts";
 import type { RegisterRequest } from "../../lib/router/register.ts";
 import { Router } from "../../lib/router/router.ts";

@@ -1,23 +1,19 @@
-/** A real TCP OSC client for server tests: framing, a receive queue with timeouts. */
+/**
+ * A real TCP OSC client for server tests, on the shared `RouterClient`: a receive queue with
+ * timeouts, raw writes, and connections from other loopback source addresses.
+ */
 import net from "node:net";
-import { createDecoder, encodeFrame } from "../../lib/framing/by_framing.ts";
+import { registerMessage, RouterClient, type RouterConnection } from "../../lib/client/router_client.ts";
 import type { Framing } from "../../lib/framing/detect.ts";
-import type { Deframed } from "../../lib/framing/errors.ts";
 import { decodePacket, encodeMessage } from "../../lib/osc/codec.ts";
 import type { OscArg, OscMessage } from "../../lib/osc/types.ts";
-
-/** What a test client needs of a connection: a `Deno.TcpConn`, or a node:net socket adapted. */
-interface ClientConn {
-  read(buffer: Uint8Array): Promise<number | null>;
-  write(bytes: Uint8Array): Promise<number>;
-  close(): void;
-}
+import { registerReplyAddress } from "../../lib/protocol/replies.ts";
 
 /**
- * A node:net socket as a `ClientConn`: node:net can choose the source address (`localAddress`),
+ * A node:net socket as a `RouterConnection`: node:net can choose the source address (`localAddress`),
  * which `Deno.connect` cannot, so tests can connect from 127.0.0.2, 127.0.0.3, ...
  */
-class NetConn implements ClientConn {
+export class NetConn implements RouterConnection {
   #socket: net.Socket;
   #chunks: Uint8Array[] = [];
   #ended = false;
@@ -65,18 +61,44 @@ class NetConn implements ClientConn {
   }
 }
 
+/**
+ * Connects to 127.0.0.1:`port` from the loopback source address `localAddress` (127.0.0.2, ...),
+ * as another host would, with Nagle off.
+ */
+export function connectNet(port: number, localAddress: string): Promise<NetConn> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port, localAddress }, () => {
+      socket.off("error", reject);
+      resolve(new NetConn(socket));
+    });
+    socket.setNoDelay(true);
+    socket.once("error", reject);
+  });
+}
+
 export class TestClient {
-  readonly #conn: ClientConn;
+  readonly #client: RouterClient;
+  readonly #netConn: NetConn | undefined;
   readonly framing: Framing;
   #packets: Uint8Array[] = [];
   #waiter: (() => void) | undefined;
   #closedByPeer = false;
-  #loop: Promise<void>;
 
-  private constructor(conn: ClientConn, framing: Framing) {
-    this.#conn = conn;
+  private constructor(conn: Deno.TcpConn | NetConn, framing: Framing) {
     this.framing = framing;
-    this.#loop = this.#readLoop();
+    this.#netConn = conn instanceof NetConn ? conn : undefined;
+    const client = this.#client = new RouterClient(conn, { framing, maxPacketBytes: 1 << 24 });
+    client.onPacket = (packet) => {
+      this.#packets.push(packet.slice()); // a view of the read buffer: keep a copy
+      this.#waiter?.();
+    };
+    client.onFramingError = (error) => {
+      throw error; // the stream cannot be trusted after it: stop reading, as a closed connection
+    };
+    void client.closed.then(() => {
+      this.#closedByPeer = true;
+      this.#waiter?.();
+    });
   }
 
   static async connect(port: number, framing: Framing = "length-prefix"): Promise<TestClient> {
@@ -92,42 +114,17 @@ export class TestClient {
    * @param localAddress the source address
    * @param framing the framing to speak
    */
-  static connectFrom(port: number, localAddress: string, framing: Framing = "length-prefix"): Promise<TestClient> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: "127.0.0.1", port, localAddress }, () => {
-        socket.off("error", reject);
-        resolve(new TestClient(new NetConn(socket), framing));
-      });
-      socket.setNoDelay(true);
-      socket.once("error", reject);
-    });
-  }
-
-  async #readLoop(): Promise<void> {
-    const decoder = createDecoder(this.framing, { maxPacketBytes: 1 << 24 });
-    const buffer = new Uint8Array(65536);
-    try {
-      for (;;) {
-        const n = await this.#conn.read(buffer);
-        if (n === null) break;
-        const out: Deframed[] = [];
-        decoder.push(buffer.slice(0, n), out);
-        for (const item of out) {
-          if (!(item instanceof Uint8Array)) throw item;
-          this.#packets.push(item);
-        }
-        this.#waiter?.();
-      }
-    } catch {
-      // closed by us, or reset by the server
-    }
-    this.#closedByPeer = true;
-    this.#waiter?.();
+  static async connectFrom(
+    port: number,
+    localAddress: string,
+    framing: Framing = "length-prefix",
+  ): Promise<TestClient> {
+    return new TestClient(await connectNet(port, localAddress), framing);
   }
 
   /** Frames and sends one packet. */
   async send(packet: Uint8Array): Promise<void> {
-    await this.sendRaw(encodeFrame(this.framing, packet));
+    await this.#client.sendPacket(packet);
   }
 
   /** Sends a message built from an address and arguments. */
@@ -137,15 +134,14 @@ export class TestClient {
 
   /** Writes raw bytes. */
   async sendRaw(bytes: Uint8Array): Promise<void> {
-    let written = 0;
-    while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
+    await this.#client.sendRaw(bytes);
   }
 
   /** Registers and consumes the reply and the user list; returns the user list's names. */
   async register(user: string, group = "band", userPw = "upw", groupPw = "gpw", id = 7): Promise<string[]> {
-    await this.sendMsg("/oscrouter/register", s(user), s(userPw), s(group), s(groupPw), { type: "i", value: id });
+    await this.send(registerMessage({ user, password: userPw, group, groupPassword: groupPw, id }));
     const reply = await this.nextMessage();
-    if (reply.address !== `/oscrouter/register/${user}/${id}`) {
+    if (reply.address !== registerReplyAddress(user, String(id))) {
       throw new Error(`register failed: ${reply.address} ${JSON.stringify(reply.args)}`);
     }
     return userNames(await this.nextMessage());
@@ -209,13 +205,9 @@ export class TestClient {
   }
 
   async close(): Promise<void> {
-    try {
-      this.#conn.close();
-    } catch {
-      // already closed
-    }
-    await this.#loop;
-    if (this.#conn instanceof NetConn) await this.#conn.closed;
+    this.#client.close();
+    await this.#client.closed;
+    await this.#netConn?.closed;
   }
 }
 

@@ -23,7 +23,26 @@ import type { ErrorCode } from "./error_code.ts";
  * ```
  */
 export function registerReply(userName: string, idText: string): Uint8Array {
-  return encodeMessage({ address: `/oscrouter/register/${userName}/${idText}`, args: [] });
+  return encodeMessage({ address: registerReplyAddress(userName, idText), args: [] });
+}
+
+/**
+ * The address of the register reply: `/oscrouter/register/<userName>/<id>` (the router sends it,
+ * a client waits for it).
+ *
+ * @param userName the registered user's name
+ * @param idText the register id, as text (an integer in decimal, a string verbatim)
+ * @returns the address
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { registerReplyAddress } from "./replies.ts";
+ * assert.equal(registerReplyAddress("ana", "42"), "/oscrouter/register/ana/42");
+ * ```
+ */
+export function registerReplyAddress(userName: string, idText: string): string {
+  return `/oscrouter/register/${userName}/${idText}`;
 }
 
 /**
