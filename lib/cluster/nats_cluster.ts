@@ -138,7 +138,10 @@ export class NatsCluster implements ClusterLink {
   #timers: ReturnType<typeof setInterval>[] = [];
   #watchGeneration = 0;
   /** This instance's users: group -> users, with their subscriptions. */
-  #local = new Map<string, { sub: Subscription | undefined; users: Map<string, Subscription | undefined> }>();
+  #local = new Map<
+    string,
+    { sub: Subscription | undefined; users: Map<string, Subscription | undefined>; list?: string }
+  >();
   /** Verifiers this instance stored or checked, to put back if the bucket lost them. */
   #verifiers = new Map<string, string>();
   /** Passwords already checked against a verifier, by verifier: each is hashed once per process run. */
@@ -177,6 +180,7 @@ export class NatsCluster implements ClusterLink {
     if (!NAME.test(options.name)) throw new ClusterNameError(options.name);
     const id = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
     const cluster = new NatsCluster(options, id);
+    globalThis.addEventListener("error", cluster.#onSocketError);
     const { connect, credsAuthenticator } = await import("@nats-io/transport-node");
     const connectOptions: ConnectionOptions = {
       servers: options.servers,
@@ -218,6 +222,19 @@ export class NatsCluster implements ClusterLink {
     cluster.#timers.push(setInterval(() => cluster.#sweep(), Math.max(100, cluster.#options.heartbeatMs / 2)));
     return cluster;
   }
+
+  /**
+   * The NATS client (transport-node) drops its socket's listeners before the socket is destroyed,
+   * so a reset that arrives then (seen after NATS refused the credentials) is an uncaught error
+   * that would end the router. The router's own sockets are Deno's, and node:http's have
+   * listeners: a socket error nobody listens to is the NATS client's, and the client reconnects.
+   */
+  #onSocketError = (event: ErrorEvent): void => {
+    const code = (event.error as { code?: unknown } | undefined)?.code;
+    if (code !== "ECONNRESET" && code !== "EPIPE" && code !== "ECONNREFUSED") return;
+    event.preventDefault();
+    logger.warn("Cluster: the NATS connection's socket failed ({code}); the client reconnects", { code });
+  };
 
   /**
    * The router that receives what other instances send.
@@ -383,7 +400,7 @@ export class NatsCluster implements ClusterLink {
     if (generation !== this.#watchGeneration) return;
     swapped = true;
     this.#view = fresh;
-    for (const group of this.#local.keys()) this.#router?.clusterChanged(group);
+    for (const group of this.#local.keys()) this.#notify(group);
   }
 
   #onEntry(entry: KvWatchEntry): void {
@@ -399,7 +416,20 @@ export class NatsCluster implements ClusterLink {
         }
       }
     }
-    if (changed !== undefined && this.#local.has(changed)) this.#router?.clusterChanged(changed);
+    if (changed !== undefined) this.#notify(changed);
+  }
+
+  /**
+   * The group's user list may have changed on another instance: its members here get it, unless
+   * it is the list they have (this instance's own keys come back through the watch too).
+   */
+  #notify(group: string): void {
+    const local = this.#local.get(group);
+    if (local === undefined) return;
+    const list = this.#view.userNames(group, local.users.keys()).join("\n");
+    if (local.list === list) return;
+    local.list = list;
+    this.#router?.clusterChanged(group);
   }
 
   #heartbeat(): void {
@@ -447,7 +477,7 @@ export class NatsCluster implements ClusterLink {
       this.#view.apply({ key: `i.${instance}`, operation: "DEL", revision: 0, value: new Uint8Array() });
       this.#track(kv.delete(`i.${instance}`).catch(() => {}));
     }
-    for (const group of groups) if (this.#local.has(group)) this.#router?.clusterChanged(group);
+    for (const group of groups) this.#notify(group);
   }
 
   /** Removes a user's key once no instance holds it, and its group's once it has no users. */
@@ -617,6 +647,7 @@ export class NatsCluster implements ClusterLink {
     }
     const subject = `${this.#options.name}.u.${encodeName(group)}.${encodeName(user)}`;
     local.users.set(user, this.#subscribe(subject, group, user));
+    local.list = this.#view.userNames(group, local.users.keys()).join("\n"); // the router sends this one itself
     if (this.#kv !== undefined && this.#state === "connected") {
       this.#track(
         this.#kv.put(`m.${encodeName(group)}.${encodeName(user)}.${this.#id}`, "").catch((error) => {
@@ -638,6 +669,7 @@ export class NatsCluster implements ClusterLink {
     if (local === undefined) return;
     local.users.get(user)?.unsubscribe();
     local.users.delete(user);
+    local.list = this.#view.userNames(group, local.users.keys()).join("\n");
     this.#verifiers.delete(`u.${encodeName(group)}.${encodeName(user)}`);
     if (local.users.size === 0) {
       local.sub?.unsubscribe();
@@ -763,6 +795,7 @@ export class NatsCluster implements ClusterLink {
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const timer of this.#timers) clearInterval(timer);
+    globalThis.removeEventListener("error", this.#onSocketError);
     this.#watchGeneration++;
     this.#stopWatch?.();
     const kv = this.#kv;

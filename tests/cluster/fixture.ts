@@ -32,9 +32,10 @@ class Child {
   readonly #drained: Promise<void>;
   log = "";
 
-  constructor(command: string, args: string[]) {
+  constructor(command: string, args: string[], env: Record<string, string> = {}) {
     const cwd = new URL("../../", import.meta.url).pathname; // deno.json's imports and tests.lock
-    this.#child = new Deno.Command(command, { args, cwd, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+    this.#child = new Deno.Command(command, { args, cwd, env, stdin: "null", stdout: "piped", stderr: "piped" })
+      .spawn();
     const drain = async (stream: ReadableStream<Uint8Array>) => {
       for await (const chunk of stream.pipeThrough(new TextDecoderStream())) this.log += chunk;
     };
@@ -92,7 +93,13 @@ export class Nats extends Child {
    * @param storeDir JetStream's store (kept across a restart)
    */
   static async start(
-    options: { port?: number; storeDir?: string; node?: { name: string; clusterPort: number; routes: number[] } } = {},
+    options: {
+      port?: number;
+      storeDir?: string;
+      node?: { name: string; clusterPort: number; routes: number[] };
+      /** More arguments (e.g. --user/--pass: a test may put secrets on a command line). */
+      extra?: string[];
+    } = {},
   ): Promise<Nats> {
     const port = options.port ?? freePorts(1)[0]!;
     const storeDir = options.storeDir ?? await Deno.makeTempDir({ prefix: "nats-js-" });
@@ -109,7 +116,7 @@ export class Nats extends Child {
         options.node.routes.map((p) => `nats://127.0.0.1:${p}`).join(","),
       );
     }
-    const nats = new Nats(port, args);
+    const nats = new Nats(port, [...args, ...options.extra ?? []]);
     if (options.storeDir === undefined) nats.#ownStore = storeDir;
     await waitForPort(port);
     return nats;
@@ -121,8 +128,8 @@ export class RouterProcess extends Child {
   readonly port: number;
   readonly httpPort: number;
 
-  private constructor(port: number, httpPort: number, args: string[]) {
-    super(Deno.execPath(), args);
+  private constructor(port: number, httpPort: number, args: string[], env: Record<string, string>) {
+    super(Deno.execPath(), args, env);
     this.port = port;
     this.httpPort = httpPort;
   }
@@ -133,7 +140,12 @@ export class RouterProcess extends Child {
    * @param natsUrls the NATS servers
    * @param extra more flags
    */
-  static async start(natsUrls: string[], name: string, extra: string[] = []): Promise<RouterProcess> {
+  static async start(
+    natsUrls: string[],
+    name: string,
+    extra: string[] = [],
+    env: Record<string, string> = {},
+  ): Promise<RouterProcess> {
     const [port, httpPort] = freePorts(2) as [number, number];
     const args = [
       "run",
@@ -156,7 +168,7 @@ export class RouterProcess extends Child {
       name,
       ...extra,
     ];
-    const router = new RouterProcess(port, httpPort, args);
+    const router = new RouterProcess(port, httpPort, args, env);
     try {
       await waitForPort(port, 30_000);
     } catch (error) {
