@@ -67,8 +67,15 @@ async function main(): Promise<number> {
   // The NATS client is loaded only with --cluster: a router alone pays nothing for it.
   let cluster: NatsCluster | undefined;
   if (config.cluster !== undefined) {
-    const { NatsCluster } = await import("./lib/cluster/nats_cluster.ts");
-    cluster = await NatsCluster.start(config.cluster);
+    const { NatsCluster, ClusterConfigError } = await import("./lib/cluster/nats_cluster.ts");
+    try {
+      cluster = await NatsCluster.start(config.cluster);
+    } catch (error) {
+      if (!(error instanceof ClusterConfigError)) throw error;
+      console.error(`error: ${error.message}`);
+      await closeLogging();
+      return 2;
+    }
   }
   const userLists = new UserListTimer(() => router.flushUserLists());
   const router = new Router({

@@ -83,16 +83,20 @@ export interface ClusterStatus {
   disconnects: number;
 }
 
-/** The cluster's name is not one token. */
-export class ClusterNameError extends RangeError {
+/** The cluster cannot start as configured: its name is not one token, or its credentials file cannot be read. */
+export class ClusterConfigError extends RangeError {
   /**
-   * An error for a name that cannot be a NATS subject token.
+   * An error for a name that cannot be a NATS subject token, or another reason given.
    *
    * @param name the name given
+   * @param message what is wrong, when it is not the name
    */
-  constructor(name: string) {
-    super(`Cluster name '${name}' must be 1 to 64 letters, digits, '-' or '_'; choose another with --cluster-name`);
-    this.name = "ClusterNameError";
+  constructor(name: string, message?: string) {
+    super(
+      message ??
+        `Cluster name '${name}' must be 1 to 64 letters, digits, '-' or '_'; choose another with --cluster-name`,
+    );
+    this.name = "ClusterConfigError";
   }
 }
 
@@ -174,10 +178,10 @@ export class NatsCluster implements ClusterLink {
    *
    * @param options servers, name and credentials
    * @returns the link, to give the router and then {@link attach} it
-   * @throws {ClusterNameError} for a name that is not one token
+   * @throws {ClusterConfigError} for a name that is not one token
    */
   static async start(options: ClusterOptions): Promise<NatsCluster> {
-    if (!NAME.test(options.name)) throw new ClusterNameError(options.name);
+    if (!NAME.test(options.name)) throw new ClusterConfigError(options.name);
     const id = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
     const cluster = new NatsCluster(options, id);
     globalThis.addEventListener("error", cluster.#onSocketError);
@@ -194,7 +198,17 @@ export class NatsCluster implements ClusterLink {
       timeout: 2000,
     };
     if (options.credsFile !== undefined) {
-      connectOptions.authenticator = credsAuthenticator(await Deno.readFile(options.credsFile));
+      let creds: Uint8Array;
+      try {
+        creds = await Deno.readFile(options.credsFile);
+      } catch (error) {
+        const why = error instanceof Deno.errors.NotFound ? "no such file" : String(error);
+        throw new ClusterConfigError(
+          options.name,
+          `Cannot read --cluster-creds-file ${options.credsFile}: ${why}; give the NATS credentials file`,
+        );
+      }
+      connectOptions.authenticator = credsAuthenticator(creds);
     }
     if (options.user !== undefined) connectOptions.user = options.user;
     if (options.password !== undefined) connectOptions.pass = options.password;

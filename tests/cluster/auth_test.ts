@@ -1,5 +1,6 @@
 /** NATS credentials reach the NATS connection from the environment; without them an instance serves alone and says why. */
 import assert from "node:assert/strict";
+import { MAIN, PERMISSIONS } from "../main_process.ts";
 import { join, Nats, RouterProcess, waitForList } from "./fixture.ts";
 import type { TestClient } from "../server/test_client.ts";
 
@@ -36,4 +37,26 @@ Deno.test("cluster: NATS user and password from the environment; without them th
     for (const r of routers) await r.stop();
     await nats.stop();
   }
+});
+
+Deno.test("cluster: a --cluster-creds-file that cannot be read is a usage error (exit 2) that names it", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--frozen",
+      "--lock=tests.lock",
+      ...PERMISSIONS,
+      MAIN,
+      "--cluster",
+      "nats://127.0.0.1:9",
+      "--cluster-creds-file",
+      "/nonexistent/router.creds",
+    ],
+    cwd: new URL("../../", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2, stderr);
+  assert.match(stderr, /Cannot read --cluster-creds-file \/nonexistent\/router\.creds: no such file/);
 });
