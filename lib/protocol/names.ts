@@ -8,7 +8,7 @@
 import { ProtocolError } from "./error_code.ts";
 
 /** Longest user or group name, in UTF-8 bytes. */
-const MAX_NAME_BYTES = 256;
+export const MAX_NAME_BYTES = 256;
 
 /** The address of a register message. */
 export const REGISTER_ADDRESS = "/oscrouter/register";

@@ -20,7 +20,7 @@ import { ProtocolError } from "../protocol/error_code.ts";
 import { checkName, REGISTER_ADDRESS } from "../protocol/names.ts";
 
 /** Longest password, in UTF-8 bytes. */
-const MAX_PASSWORD_BYTES = 256;
+export const MAX_PASSWORD_BYTES = 256;
 
 /** What a register message asks for. */
 export interface RegisterRequest {

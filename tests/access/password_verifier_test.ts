@@ -74,3 +74,21 @@ Deno.test("verifier: 4 checks per address; addresses waiting are capped (server_
   await Promise.all(checks);
   assert.equal(verifier.pending, 0);
 });
+
+Deno.test("verifier: only a right password is remembered; a wrong one is checked again each time", async () => {
+  const verifier = new PasswordVerifier({
+    verify: (_hash, password) => Promise.resolve(new TextDecoder().decode(password) === "right"),
+  });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    assert.equal(verifier.known(HASH, bytes("wrong")), undefined, `attempt ${attempt}: not known`);
+    const check = verifier.start(HASH, bytes("wrong"), "203.0.113.5");
+    assert.ok(check instanceof Promise);
+    assert.equal(await check, false);
+  }
+  assert.equal(verifier.known(HASH, bytes("wrong")), undefined, "a failed check is not remembered as right");
+  const right = verifier.start(HASH, bytes("right"), "198.51.100.1");
+  assert.ok(right instanceof Promise);
+  assert.equal(await right, true);
+  assert.equal(verifier.known(HASH, bytes("right")), true, "a right one is");
+  assert.equal(verifier.known(HASH, bytes("wrong")), undefined);
+});

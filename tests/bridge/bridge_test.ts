@@ -299,3 +299,71 @@ Deno.test("bridge: a transient refusal (server_full) is retried with backoff unt
     await server.close();
   }
 });
+
+Deno.test("bridge: the reconnect delay doubles on each failure, up to maxBackoffMs", async () => {
+  // A "router" that accepts each connection and closes it at once: every attempt fails.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const acceptedAtMs: number[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      acceptedAtMs.push(performance.now());
+      conn.close();
+    }
+  })();
+  const app = await UdpApp.open();
+  const bridge = await Bridge.start({
+    ...bridgeOptions(listener.addr.port, app.port),
+    initialBackoffMs: 100,
+    maxBackoffMs: 800,
+  });
+  try {
+    // Delays 100, 200, 400, 800, 800 ms, each times a jitter of 0.75 to 1.
+    await eventually(() => acceptedAtMs.length >= 6, "six attempts", 10_000);
+    const gaps = acceptedAtMs.slice(1).map((at, i) => at - acceptedAtMs[i]!);
+    const text = gaps.map((g) => g.toFixed(0)).join(", ");
+    assert.ok(gaps[1]! >= 0.75 * 200 && gaps[2]! >= 0.75 * 400 && gaps[3]! >= 0.75 * 800, `gaps grow: ${text} ms`);
+    assert.ok(gaps[3]! > 3 * gaps[0]!, `the fourth delay is about eight times the first: ${text} ms`);
+    assert.ok(gaps[4]! >= 0.75 * 800 && gaps[4]! < 800 + 1500, `capped at maxBackoffMs: ${text} ms`);
+  } finally {
+    await bridge.stop();
+    await app.close();
+    listener.close();
+    await accepting.catch(() => {});
+  }
+});
+
+Deno.test("bridge: while disconnected it keeps maxQueueBytes of the app's packets, drops and counts the rest", async () => {
+  let server = startServer();
+  const lp = server.listening[0]!.port;
+  const app = await UdpApp.open();
+  const packet = (i: number) =>
+    encodeMessage({ address: "/q", args: [{ type: "i", value: i }, { type: "b", value: new Uint8Array(184) }] });
+  assert.equal(packet(0).length, 200);
+  const bridge = await Bridge.start({ ...bridgeOptions(lp, app.port), maxQueueBytes: 1000 });
+  let sc: TestClient | undefined;
+  try {
+    await eventually(() => bridge.state === "joined", "the bridge joins");
+    await server.close();
+    await eventually(() => bridge.state !== "joined", "the bridge notices");
+    for (let i = 0; i < 8; i++) await app.send(packet(i), bridge.udpPort);
+    await eventually(() => bridge.counters.udpIn >= 8, "the app's packets reach the bridge");
+    assert.equal(bridge.counters.droppedWhileDisconnected, 3, "five packets of 200 bytes fill 1000 bytes");
+    server = startServer(lp);
+    sc = await TestClient.connect(lp);
+    await sc.register("sc");
+    await eventually(() => bridge.state === "joined", "the bridge is back", 5000);
+    const got: number[] = [];
+    while (got.length < 5) {
+      const m = await sc.nextMessage();
+      if (m.address === "/q") got.push((m.args[0] as { value: number }).value);
+    }
+    assert.deepEqual(got, [0, 1, 2, 3, 4], "the first five, in order");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    while (sc.queued > 0) assert.notEqual((await sc.nextMessage()).address, "/q", "nothing of the dropped three");
+  } finally {
+    await sc?.close();
+    await bridge.stop();
+    await app.close();
+    await server.close();
+  }
+});

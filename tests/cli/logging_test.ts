@@ -80,6 +80,21 @@ Deno.test("BufferedSink: logging returns at once while a write is stuck; beyond 
   assert.equal(writer.lines.at(-1), "after\n");
 });
 
+Deno.test("BufferedSink: the bound counts the lines being written too, not only those queued behind them", async () => {
+  const writer = new SlowWriter();
+  const sink = new BufferedSink(writer, { formatter: plainText, maxBufferedBytes: 1000 });
+  const line = (i: number) => `${i} ${"x".repeat(99)}`.slice(0, 99); // 100 bytes with the newline
+  for (let i = 0; i < 10; i++) sink.sink(record(line(i)));
+  await Promise.resolve();
+  assert.equal(writer.writes, 1, "the 10 lines are being written (the disk is stalled)");
+  for (let i = 10; i < 15; i++) sink.sink(record(line(i)));
+  assert.equal(sink.stats.droppedLines, 5, "1000 bytes are held already: the next lines are dropped");
+  assert.equal(sink.stats.bufferedBytes, 1000);
+  writer.release();
+  await sink[Symbol.asyncDispose]();
+  assert.equal(writer.lines.length, 11, "the 10 lines, then the count of the dropped ones");
+});
+
 Deno.test("BufferedSink: a file sink batches over its interval; lines logged meanwhile go in one write", async () => {
   const writer = new SlowWriter();
   writer.release();

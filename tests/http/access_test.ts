@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type HttpLimits, type HttpServer, startHttp } from "../../lib/http/http_server.ts";
-import type { AccessOptions } from "../../lib/http/access.ts";
+import { Access, type AccessOptions, DEFAULT_ACCESS_OPTIONS } from "../../lib/http/access.ts";
 import type { Server } from "../../lib/server/server.ts";
 import { eventually, withServer } from "../server/harness.ts";
 import { get, RawWebSocket } from "./raw.ts";
@@ -163,4 +163,13 @@ Deno.test("events: more streams than the cap get 503; a stream that takes nothin
       await child.status;
     }
   });
+});
+
+Deno.test("access: Host names under .localhost pass; names that merely end in 'localhost' do not", () => {
+  const access = new Access(DEFAULT_ACCESS_OPTIONS);
+  assert.ok(access.hostAllowed("localhost:8080"));
+  assert.ok(access.hostAllowed("app.localhost:8080"));
+  for (const host of ["evillocalhost:8080", "attacker-localhost", "localhost.attacker.example"]) {
+    assert.ok(!access.hostAllowed(host), host);
+  }
 });

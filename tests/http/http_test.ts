@@ -164,6 +164,28 @@ Deno.test("http: WebSocket sessions count against --max-connections", async () =
   });
 });
 
+Deno.test("http: a TCP client after WebSocket sessions is refused once they fill --max-connections", async () => {
+  await withHttp({ maxConnections: 2 }, async ({ ws, lp, slip, server }) => {
+    const browsers = [await WsClient.connect(ws), await WsClient.connect(ws)];
+    try {
+      await browsers[0]!.register("web1");
+      await browsers[1]!.register("web2");
+      for (const [port, framing] of [[lp, "length-prefix"], [slip, "slip"]] as const) {
+        const late = await TestClient.connect(port, framing);
+        try {
+          assert.equal((await late.nextError())[0], "server_full", `a ${framing} client over the two WebSockets`);
+          await late.expectClosed();
+        } finally {
+          await late.close();
+        }
+      }
+      assert.equal(server.refusedConnections, 2);
+    } finally {
+      for (const browser of browsers) await browser.close();
+    }
+  });
+});
+
 Deno.test("http: a burst from TCP reaches a WebSocket client intact (read buffers are reused under it)", async () => {
   await withHttp({}, async ({ ws, lp }) => {
     const browser = await WsClient.connect(ws);

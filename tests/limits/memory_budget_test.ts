@@ -86,3 +86,15 @@ Deno.test("memory budget: a holder of spare memory is shed first, even when it h
   assert.deepEqual(shed, ["cache"]);
   assert.equal(budget.usedBytes, 950);
 });
+
+Deno.test("memory budget: clientBytes counts what clients hold, not the spare pool; usedBytes counts both", () => {
+  const { make } = holders();
+  const budget = new MemoryBudget(10_000);
+  const pool = { ...make("pool"), spare: true };
+  assert.ok(budget.charge(make("a"), 300));
+  assert.ok(budget.charge(make("b"), 200));
+  assert.ok(budget.charge(pool, 4096));
+  assert.equal(budget.clientBytes(), 500);
+  assert.equal(budget.usedBytes, 4596);
+  assert.equal(budget.holderCount, 3);
+});

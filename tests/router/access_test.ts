@@ -352,3 +352,24 @@ Deno.test("user lists: churn in a 250-member group with 256-byte names, bytes ou
   assert.ok(before.lastListOk && after.lastListOk, "everyone ends with the true list");
   assert.ok(after.bytesOut * 10 < before.bytesOut, `${after.bytesOut} vs ${before.bytesOut}`);
 });
+
+Deno.test("declared group: packets sent while the password is checked are kept as copies, not views of the read buffer", async () => {
+  const { router, attempt, settle } = setup({ groups: declared() });
+  const ana = attempt("198.51.100.1", "ana", "band");
+  await settle();
+  ana.take();
+  const conductor = attempt("198.51.100.2", "conductor", "band", "cpw");
+  assert.equal(router.pendingRegisters, 1);
+  // Two packets, each handed over as a view of one reused read buffer that the next read overwrites.
+  const sent = [msg("/cue", { type: "i", value: 1 }), msg("/cue", { type: "i", value: 2 })];
+  const readBuffer = new Uint8Array(64);
+  for (const packet of sent) {
+    readBuffer.set(packet);
+    router.receive(conductor, readBuffer.subarray(0, packet.length));
+    readBuffer.fill(0xee);
+  }
+  await settle();
+  assert.equal((conductor.take()[0] as OscMessage).address, "/oscrouter/register/conductor/0");
+  const cues = ana.received.filter((p) => p.length === sent[0]!.length);
+  assert.deepEqual(cues.map((p) => Array.from(p)), sent.map((p) => Array.from(p)), "the packets as they were sent");
+});
