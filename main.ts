@@ -22,6 +22,7 @@ import { HttpListenError, type HttpServer, startHttp } from "./lib/http/http_ser
 import { ListenError, Server } from "./lib/server/server.ts";
 import { startSummary } from "./lib/server/summary.ts";
 import { connectInfo, connectLines, readInterfaceAddresses } from "./lib/net/interfaces.ts";
+import type { NatsCluster } from "./lib/cluster/nats_cluster.ts";
 
 const VERSION: string = denoConfig.version;
 const logger = getLogger(["tcposcrouter", "main"]);
@@ -63,8 +64,22 @@ async function main(): Promise<number> {
     return 2;
   }
 
+  // The NATS client is loaded only with --cluster: a router alone pays nothing for it.
+  let cluster: NatsCluster | undefined;
+  if (config.cluster !== undefined) {
+    const { NatsCluster, ClusterConfigError } = await import("./lib/cluster/nats_cluster.ts");
+    try {
+      cluster = await NatsCluster.start(config.cluster);
+    } catch (error) {
+      if (!(error instanceof ClusterConfigError)) throw error;
+      console.error(`error: ${error.message}`);
+      await closeLogging();
+      return 2;
+    }
+  }
   const userLists = new UserListTimer(() => router.flushUserLists());
   const router = new Router({
+    ...(cluster ? { cluster } : {}),
     ...(groups ? { groups } : {}),
     closed: config.access.closed,
     attempts: {
@@ -73,6 +88,7 @@ async function main(): Promise<number> {
     },
     onUserListsPending: (ms) => userLists.schedule(ms),
   });
+  cluster?.attach(router);
   let server: Server;
   try {
     server = Server.start(config.server, router);
@@ -80,6 +96,7 @@ async function main(): Promise<number> {
     if (!(error instanceof ListenError)) throw error;
     logger.error("{message}", { message: error.message });
     userLists.stop();
+    await cluster?.stop();
     await closeLogging();
     return 1;
   }
@@ -106,12 +123,14 @@ async function main(): Promise<number> {
         port: config.http.port,
         version: VERSION,
         access: { allowOrigins, allowHosts, token },
+        ...(cluster ? { cluster: () => cluster.status() } : {}),
       });
     } catch (error) {
       if (!(error instanceof HttpListenError || error instanceof TokenFileError)) throw error;
       logger.error("{message}", { message: error.message });
       await server.close();
       userLists.stop();
+      await cluster?.stop();
       await closeLogging();
       return error instanceof TokenFileError ? 2 : 1;
     }
@@ -126,6 +145,7 @@ async function main(): Promise<number> {
   stopReload();
   await server.close();
   userLists.stop();
+  await cluster?.stop();
   await http?.shutdown();
   logger.info("Stopped");
   await closeLogging();

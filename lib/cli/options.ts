@@ -51,6 +51,28 @@ export interface Config {
   log: LogOptions;
   /** Groups the operator declares (`--groups`, `--closed`). */
   access: AccessOptions;
+  /** Other instances to behave as one router with, on NATS (`--cluster`); undefined: alone. */
+  cluster?: ClusterConfig | undefined;
+}
+
+/** `--cluster` and its credentials (from a file or the environment, never the command line). */
+export interface ClusterConfig {
+  /** NATS server URLs. */
+  servers: string[];
+  /** The cluster's name (its bucket and subjects on NATS). */
+  name: string;
+  /** Copies of the shared state in a NATS cluster. */
+  replicas: number;
+  /** A NATS credentials file (`--cluster-creds-file`). */
+  credsFile: string | undefined;
+  /** A CA certificate for `tls://` servers (`--cluster-ca-file`). */
+  caFile: string | undefined;
+  /** From TCPOSCROUTER_CLUSTER_USER. */
+  user: string | undefined;
+  /** From TCPOSCROUTER_CLUSTER_PASSWORD. */
+  password: string | undefined;
+  /** From TCPOSCROUTER_CLUSTER_TOKEN. */
+  token: string | undefined;
 }
 
 /** The groups file and closed mode. */
@@ -307,6 +329,14 @@ function list(text: string): string[] {
   return text.split(",").map((item) => item.trim()).filter((item) => item !== "");
 }
 
+/** A cluster name: one NATS subject token. */
+function clusterName(text: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(text)) {
+    throw new InvalidArgumentError(`must be 1 to 64 letters, digits, '-' or '_', got '${text}'`);
+  }
+  return text;
+}
+
 /** Parses "host:port", "[ipv6]:port" or ":port" (all interfaces). */
 function endpoint(text: string): Endpoint {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text.trim());
@@ -525,6 +555,41 @@ const ROUTER_OPTIONS = {
     integer(1, 1_000_000),
     10,
   ),
+  cluster: valued<string[] | undefined>(
+    "--cluster <urls>",
+    "TCPOSCROUTER_CLUSTER",
+    "behave as one router with every instance on these NATS servers (nats://HOST:PORT,...)",
+    list,
+    undefined,
+  ),
+  clusterName: valued(
+    "--cluster-name <name>",
+    "TCPOSCROUTER_CLUSTER_NAME",
+    "the cluster's name on NATS; several clusters may share one NATS",
+    clusterName,
+    "tcposcrouter",
+  ),
+  clusterReplicas: valued(
+    "--cluster-replicas <n>",
+    "TCPOSCROUTER_CLUSTER_REPLICAS",
+    "copies of the shared state in a NATS cluster (3 for three NATS nodes)",
+    integer(1, 5),
+    1,
+  ),
+  clusterCredsFile: valued<string | undefined>(
+    "--cluster-creds-file <file>",
+    "TCPOSCROUTER_CLUSTER_CREDS_FILE",
+    "NATS credentials file (user JWT and NKey seed)",
+    text,
+    undefined,
+  ),
+  clusterCaFile: valued<string | undefined>(
+    "--cluster-ca-file <file>",
+    "TCPOSCROUTER_CLUSTER_CA_FILE",
+    "CA certificate to trust for tls:// NATS servers",
+    text,
+    undefined,
+  ),
   ...LOG_OPTIONS,
 };
 
@@ -735,6 +800,53 @@ function toConfig(o: OptionValues<typeof ROUTER_OPTIONS>, env: Environment): Con
     http: o.httpPort === undefined ? undefined : httpConfig(o, o.httpPort, env),
     log: logOptions(o),
     access: { groupsFile: o.groupsFile, closed: o.closed, registersPerSecond: o.registersPerSecond },
+    cluster: o.cluster === undefined ? undefined : clusterConfig(o, o.cluster, env),
+  };
+}
+
+/**
+ * Checks NATS URLs: nats:// or tls://, and no credentials (they belong in a file or the
+ * environment). Checked here rather than by the option's parser, whose error repeats the value,
+ * password included; these messages never show the URL.
+ */
+function checkNatsUrls(urls: string[]): string[] {
+  if (urls.length === 0) {
+    throw new UsageError("invalid_value", "--cluster needs at least one NATS server, e.g. nats://127.0.0.1:4222");
+  }
+  for (const [i, url] of urls.entries()) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new UsageError("invalid_value", `--cluster: server ${i + 1} is not a URL; give nats://HOST:PORT`);
+    }
+    if (parsed.username !== "" || parsed.password !== "") {
+      throw new UsageError(
+        "invalid_value",
+        "--cluster: NATS credentials do not belong on the command line (other users can read it); use " +
+          "TCPOSCROUTER_CLUSTER_USER and TCPOSCROUTER_CLUSTER_PASSWORD, TCPOSCROUTER_CLUSTER_TOKEN or --cluster-creds-file",
+      );
+    }
+    if (parsed.protocol !== "nats:" && parsed.protocol !== "tls:") {
+      throw new UsageError(
+        "invalid_value",
+        `--cluster: '${parsed.protocol}' is not a NATS scheme; give nats://HOST:PORT or tls://HOST:PORT`,
+      );
+    }
+  }
+  return urls;
+}
+
+function clusterConfig(o: OptionValues<typeof ROUTER_OPTIONS>, servers: string[], env: Environment): ClusterConfig {
+  return {
+    servers: checkNatsUrls(servers),
+    name: o.clusterName,
+    replicas: o.clusterReplicas,
+    credsFile: o.clusterCredsFile,
+    caFile: o.clusterCaFile,
+    user: env["TCPOSCROUTER_CLUSTER_USER"],
+    password: env["TCPOSCROUTER_CLUSTER_PASSWORD"],
+    token: env["TCPOSCROUTER_CLUSTER_TOKEN"],
   };
 }
 

@@ -17,6 +17,7 @@
  * @module
  */
 
+import type { ClusterStatus } from "../cluster/nats_cluster.ts";
 import { getLogger } from "@logtape/logtape";
 import type { Buffer } from "node:buffer";
 import http from "node:http";
@@ -91,6 +92,8 @@ export interface HttpOptions {
   access?: AccessOptions;
   /** Timeouts and caps (defaults: {@link DEFAULT_HTTP_LIMITS}). */
   limits?: Partial<HttpLimits>;
+  /** The cluster's state (`--cluster`), for the page and /metrics. */
+  cluster?: () => ClusterStatus;
 }
 
 /** A running HTTP server. */
@@ -669,6 +672,7 @@ export async function startHttp(server: Server, options: HttpOptions): Promise<H
     return n;
   });
   sampler.setHttp(options.hostname, port);
+  if (options.cluster !== undefined) sampler.setCluster(options.cluster);
   latest = sampler.sample();
   const timer = setInterval(() => {
     latest = sampler.sample();

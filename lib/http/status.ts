@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { ClusterStatus } from "../cluster/nats_cluster.ts";
 import { ERROR_CODES, type ErrorCode } from "../protocol/error_code.ts";
 import type { RouterEventKind } from "../router/event_log.ts";
 import type { Session } from "../router/session.ts";
@@ -91,6 +92,8 @@ export interface Status {
   connectionTotal: number;
   /** Recent events, newest first. */
   events: EventStatus[];
+  /** The cluster this instance belongs to (`--cluster`). */
+  cluster?: ClusterStatus;
 }
 
 /**
@@ -114,6 +117,7 @@ export class StatusSampler {
   #http: { hostname: string; port: number } | undefined;
   #interfaces: { at: number; addresses: InterfaceAddress[] | undefined } | undefined;
   #readInterfaces: () => InterfaceAddress[] | undefined = readInterfaceAddresses;
+  #cluster: (() => ClusterStatus) | undefined;
 
   /** Bytes queued outside the TCP server (WebSocket sessions, event streams). */
   #otherQueuedBytes: () => number;
@@ -155,6 +159,15 @@ export class StatusSampler {
     this.#http = { hostname, port };
     this.#readInterfaces = readInterfaces;
     this.#interfaces = undefined;
+  }
+
+  /**
+   * Shows the cluster (`--cluster`) on the page and in /metrics.
+   *
+   * @param cluster returns the cluster's state
+   */
+  setCluster(cluster: () => ClusterStatus): void {
+    this.#cluster = cluster;
   }
 
   /**
@@ -210,6 +223,7 @@ export class StatusSampler {
         address: e.address,
         reason: e.reason ?? null,
       })),
+      ...(this.#cluster ? { cluster: this.#cluster() } : {}),
     };
   }
 
@@ -317,5 +331,18 @@ export function prometheusText(s: Status): string {
     "Error replies sent, by code.",
     ERROR_CODES.map((code) => [`{code="${code}"}`, s.errors[code]]),
   );
+  if (s.cluster !== undefined) {
+    const c = s.cluster;
+    metric("cluster_connected", "gauge", "1 when connected to NATS, else 0.", [["", c.state === "connected" ? 1 : 0]]);
+    metric("cluster_instances", "gauge", "Live instances of the cluster, this one included.", [[
+      "",
+      c.instances.filter((i) => i.live).length,
+    ]]);
+    metric("cluster_users", "gauge", "Users over the whole cluster.", [["", c.users.length]]);
+    metric("cluster_published_total", "counter", "Packets published to NATS.", [["", c.published]]);
+    metric("cluster_received_total", "counter", "Packets received from NATS.", [["", c.received]]);
+    metric("cluster_publish_errors_total", "counter", "Publishes to NATS that failed.", [["", c.publishErrors]]);
+    metric("cluster_disconnects_total", "counter", "Times the connection to NATS was lost.", [["", c.disconnects]]);
+  }
   return lines.join("\n") + "\n";
 }

@@ -37,6 +37,7 @@ import { AttemptLimiter, type AttemptLimiterOptions } from "../access/attempt_li
 import type { GroupsConfig } from "../access/groups_file.ts";
 import type { PasswordHash } from "../access/password_hash.ts";
 import { PasswordVerifier, type PasswordVerifierOptions } from "../access/password_verifier.ts";
+import type { ClusterLink } from "./cluster_link.ts";
 
 const PING_ADDRESS = "/oscrouter/ping";
 /** The ping's address as the bytes it starts with (its NUL included): pings are recognised without decoding. */
@@ -93,7 +94,7 @@ interface PendingRegister {
 /** Which password of a register a slow check was for. */
 type Role = "group" | "user";
 /** Results of a register's slow checks, with the hash each was made against (the file may change meanwhile). */
-type Checked = Map<Role, { hash: string; ok: boolean }>;
+type Checked = Map<Role | "cluster", { hash: string; ok: boolean }>;
 
 /** Packets kept per connection while its register is being checked; more are dropped. */
 const MAX_PENDING_BYTES = 64 * 1024;
@@ -144,6 +145,8 @@ export interface RouterOptions {
   userListMaxIntervalMs?: number;
   /** Where joins, leaves and refusals are recorded for the status page (a new log by default). */
   events?: EventLog;
+  /** Other instances that behave as one router with this one (`--cluster`); none by default. */
+  cluster?: ClusterLink;
 }
 
 /**
@@ -185,6 +188,7 @@ export class Router {
   #closed: boolean;
   #pending = new Map<Session, PendingRegister>();
   #onUserListsPending: ((delayMs: number) => void) | undefined;
+  #cluster: ClusterLink | undefined;
   #pendingLists = new Set<Group>();
   /** The user-list version each connection last got (a connection is in one group). */
   #listVersions = new WeakMap<Session, number>();
@@ -221,6 +225,7 @@ export class Router {
     if (options.groups) this.#config = options.groups;
     this.#closed = options.closed === true;
     this.#onUserListsPending = options.onUserListsPending;
+    this.#cluster = options.cluster;
     this.events = options.events ?? new EventLog();
     this.#userList = {
       minMs: options.userListMinIntervalMs ?? 100,
@@ -395,6 +400,7 @@ export class Router {
     user.sessions.delete(session);
     if (user.sessions.size > 0) return;
     group.users.delete(user.name);
+    this.#cluster?.left(group.name, user.name);
     logger.info("{user}@{group} left ({peer}); users still in the group: {count}", {
       user: user.name,
       group: group.name,
@@ -645,6 +651,9 @@ export class Router {
         ),
       );
     }
+    if (this.#cluster !== undefined && user === undefined && !checked.has("cluster")) {
+      return this.#claim(session, request, checked);
+    }
     if (group === undefined) {
       group = {
         name: groupName,
@@ -662,6 +671,7 @@ export class Router {
     if (user === undefined) {
       user = { name: userName, password: new Secret(request.userPassword), sessions: new Set() };
       group.users.set(userName, user);
+      this.#cluster?.joined(groupName, userName);
     }
     user.sessions.add(session);
     this.#members.set(session, { user, group });
@@ -810,6 +820,9 @@ export class Router {
       return;
     }
     const user = member.group.users.get(target);
+    const rewritten = this.#cluster && rewritePrivate(packet, member.user.name);
+    const remote = rewritten !== undefined && this.#cluster!.private(member.group.name, target, rewritten);
+    if (user === undefined && remote) return;
     if (user === undefined) {
       this.#warn(session, "unknown_user", `private message to '${target}', who is not in the group`);
       this.#controlError(session, "unknown_user", () =>
@@ -820,7 +833,7 @@ export class Router {
         ));
       return;
     }
-    const out = new OutgoingPacket(rewritePrivate(packet, member.user.name));
+    const out = new OutgoingPacket(rewritten ?? rewritePrivate(packet, member.user.name));
     for (const recipient of user.sessions) this.#deliver(recipient, out);
   }
 
@@ -844,6 +857,7 @@ export class Router {
       if (user === member.user) continue;
       for (const recipient of user.sessions) this.#deliver(recipient, out);
     }
+    this.#cluster?.broadcast(member.group.name, member.user.name, packet);
   }
 
   /**
@@ -867,12 +881,12 @@ export class Router {
   /** The current user list to one connection (a newcomer, or a new connection of a user). */
   #sendListTo(session: Session, group: Group): void {
     this.#listVersions.set(session, group.listVersion);
-    this.#deliver(session, new OutgoingPacket(userListPacket(group.users.keys())));
+    this.#deliver(session, new OutgoingPacket(userListPacket(this.#userNames(group))));
   }
 
   /** The current user list to every connection of the group that does not have it yet. */
   #sendUserList(group: Group): void {
-    const out = new OutgoingPacket(userListPacket(group.users.keys()));
+    const out = new OutgoingPacket(userListPacket(this.#userNames(group)));
     let bytes = 0;
     for (const user of group.users.values()) {
       for (const recipient of user.sessions) {
@@ -885,6 +899,90 @@ export class Router {
     const { minMs, maxMs, bytesPerSecond } = this.#userList;
     group.listSentAt = this.#now();
     group.listGapMs = Math.min(maxMs, Math.max(minMs, bytes * 1000 / bytesPerSecond));
+  }
+
+  /** The group's user names in join order: the whole cluster's with `--cluster`, else this router's. */
+  #userNames(group: Group): Iterable<string> {
+    return this.#cluster?.userNames(group.name, group.users.keys()) ?? group.users.keys();
+  }
+
+  /**
+   * A packet a member of `groupName` sent on another instance of the cluster: it goes to every
+   * connection here of every user but the sender (who may have connections here too).
+   *
+   * @param groupName the group
+   * @param sender the sending user's name
+   * @param packet the packet's bytes, as sent
+   */
+  deliverRemote(groupName: string, sender: string, packet: Uint8Array): void {
+    const group = this.#groups.get(groupName);
+    if (group === undefined) return;
+    const out = new OutgoingPacket(packet);
+    for (const user of group.users.values()) {
+      if (user.name === sender) continue;
+      for (const recipient of user.sessions) this.#deliver(recipient, out);
+    }
+  }
+
+  /**
+   * A private message from another instance of the cluster (already rewritten with its
+   * sender's name): it goes to every connection here of `target`.
+   *
+   * @param groupName the group
+   * @param target the user it is for
+   * @param packet the rewritten `/oscrouter/private` message
+   */
+  deliverRemotePrivate(groupName: string, target: string, packet: Uint8Array): void {
+    const user = this.#groups.get(groupName)?.users.get(target);
+    if (user === undefined) return;
+    const out = new OutgoingPacket(packet);
+    for (const recipient of user.sessions) this.#deliver(recipient, out);
+  }
+
+  /**
+   * The group's membership changed on another instance: its members here get the new user list.
+   *
+   * @param groupName the group
+   */
+  clusterChanged(groupName: string): void {
+    const group = this.#groups.get(groupName);
+    if (group !== undefined) this.#membershipChanged(group);
+  }
+
+  /** Asks the cluster to admit a register (its shared state is elsewhere); decides again when it answers. */
+  #claim(session: Session, request: RegisterRequest, checked: Checked): "pending" {
+    const pending = this.#pending.get(session) ?? { queue: [], bytes: 0 };
+    this.#pending.set(session, pending);
+    const failed = (error: ProtocolError) => {
+      if (this.#pending.get(session) !== pending) return; // closed meanwhile
+      this.#pending.delete(session);
+      if (error.code === "server_busy") this.#refuse(session, error, `${request.userName}@${request.groupName}`);
+      else this.#fail(session, request, error);
+    };
+    this.#cluster!.claim(request).then((refusal) => {
+      if (refusal !== undefined) return failed(refusal);
+      if (this.#pending.get(session) !== pending) return;
+      this.#pending.delete(session);
+      const result = this.#decide(session, request, new Map(checked).set("cluster", { hash: "", ok: true }));
+      if (result === "pending") {
+        this.#pending.get(session)!.queue.unshift(...pending.queue);
+      } else if (result === "joined") {
+        for (const packet of pending.queue) {
+          if (this.#refused.has(session) || !this.#members.has(session)) break;
+          this.#handle(session, packet);
+        }
+      }
+    }, (error) => {
+      logger.error("Asking the cluster about a register failed: {error}", { error: String(error) });
+      failed(
+        new ProtocolError(
+          "server_busy",
+          "The router could not reach its cluster; retry in a few seconds",
+          REGISTER_ADDRESS,
+        ),
+      );
+    });
+    return "pending";
   }
 
   #deliver(session: Session, out: OutgoingPacket): void {

@@ -27,8 +27,16 @@ Deno.test("deno.lock: up to date with tests.lock, with the router's packages onl
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   const lock = JSON.parse(await Deno.readTextFile(`${ROOT}deno.lock`)) as { npm: Record<string, unknown> };
   const packages = Object.keys(lock.npm).map((id) => id.replace(/(.)@.*$/, "$1"));
-  assert.deepEqual(packages.sort(), ["@logtape/logtape", "commander", "smol-toml", "ws"]);
-  assert.deepEqual(Object.keys(denoConfig.imports).sort(), ["@logtape/logtape", "commander", "smol-toml", "ws"]);
+  // The NATS client (--cluster): @nats-io/kv brings jetstream; transport-node brings core, nkeys, nuid, tweetnacl.
+  const nats = ["@nats-io/jetstream", "@nats-io/kv", "@nats-io/nats-core", "@nats-io/nkeys", "@nats-io/nuid"];
+  assert.deepEqual(
+    packages.sort(),
+    ["@logtape/logtape", ...nats, "@nats-io/transport-node", "commander", "smol-toml", "tweetnacl", "ws"],
+  );
+  assert.deepEqual(
+    Object.keys(denoConfig.imports).sort(),
+    ["@logtape/logtape", "@nats-io/kv", "@nats-io/transport-node", "commander", "smol-toml", "ws"],
+  );
   for (const task of ["start", "compile"] as const) assert.doesNotMatch(denoConfig.tasks[task], /--lock/, task);
   for (const task of ["test", "test:interop", "test:soak", "check", "bench"] as const) {
     assert.match(denoConfig.tasks[task], /--lock=tests\.lock/, task);

@@ -110,6 +110,19 @@ const http = (more: Record<string, unknown>) => ({
   ...more,
 });
 
+const CLUSTER = ["--cluster", "nats://h:4222"];
+const cluster = (more: Record<string, unknown>) => ({
+  servers: ["nats://h:4222"],
+  name: "tcposcrouter",
+  replicas: 1,
+  credsFile: undefined,
+  caFile: undefined,
+  user: undefined,
+  password: undefined,
+  token: undefined,
+  ...more,
+});
+
 const ROWS: Row[] = [
   {
     command: "router",
@@ -368,6 +381,65 @@ const ROWS: Row[] = [
     given: ["100", 100],
     other: "1",
     bad: ["0", "ten"],
+  },
+  {
+    command: "router",
+    flag: "--cluster",
+    variable: "TCPOSCROUTER_CLUSTER",
+    path: ["cluster"],
+    default: undefined,
+    helpDefault: undefined,
+    given: ["nats://a:4222, nats://b:4222", cluster({ servers: ["nats://a:4222", "nats://b:4222"] })],
+    other: "nats://c:4222",
+    bad: [], // URLs are checked with the whole settings (tests/cluster/cluster_view_test.ts)
+  },
+  {
+    command: "router",
+    flag: "--cluster-name",
+    variable: "TCPOSCROUTER_CLUSTER_NAME",
+    path: ["cluster", "name"],
+    default: "tcposcrouter",
+    helpDefault: '"tcposcrouter"',
+    given: ["venue", "venue"],
+    other: "other_1",
+    bad: ["a.b", "", "a b", "x".repeat(65)],
+    base: CLUSTER,
+  },
+  {
+    command: "router",
+    flag: "--cluster-replicas",
+    variable: "TCPOSCROUTER_CLUSTER_REPLICAS",
+    path: ["cluster", "replicas"],
+    default: 1,
+    helpDefault: "1",
+    given: ["3", 3],
+    other: "2",
+    bad: ["0", "6", "x"],
+    base: CLUSTER,
+  },
+  {
+    command: "router",
+    flag: "--cluster-creds-file",
+    variable: "TCPOSCROUTER_CLUSTER_CREDS_FILE",
+    path: ["cluster", "credsFile"],
+    default: undefined,
+    helpDefault: undefined,
+    given: ["/etc/nats/router.creds", "/etc/nats/router.creds"],
+    other: "/tmp/x.creds",
+    bad: [],
+    base: CLUSTER,
+  },
+  {
+    command: "router",
+    flag: "--cluster-ca-file",
+    variable: "TCPOSCROUTER_CLUSTER_CA_FILE",
+    path: ["cluster", "caFile"],
+    default: undefined,
+    helpDefault: undefined,
+    given: ["/etc/nats/ca.pem", "/etc/nats/ca.pem"],
+    other: "/tmp/ca.pem",
+    bad: [],
+    base: CLUSTER,
   },
   ...LOG_ROWS("router"),
   {

@@ -174,6 +174,7 @@ Deno.test("options: the whole settings when no option is given", () => {
       http: undefined,
       log: { level: "info", format: "text", dir: undefined, maxFileBytes: 10485760, maxFiles: 5 },
       access: { groupsFile: undefined, closed: false, registersPerSecond: 10 },
+      cluster: undefined,
     },
   });
   assert.deepEqual(parseCommandLine(BRIDGE, PASSWORDS, "0.0.0"), {

@@ -33,6 +33,9 @@ Deno.test("README: the option tables list every flag and variable of the router 
     "TCPOSCROUTER_USER_PASSWORD",
     "TCPOSCROUTER_GROUP_PASSWORD",
     "TCPOSCROUTER_HTTP_TOKEN",
+    "TCPOSCROUTER_CLUSTER_USER",
+    "TCPOSCROUTER_CLUSTER_PASSWORD",
+    "TCPOSCROUTER_CLUSTER_TOKEN",
   ]);
   assert.deepEqual([...flags].filter((f) => !readmeFlags.has(f)), [], "flags missing from README.md");
   assert.deepEqual([...variables].filter((v) => !readmeVariables.has(v)), [], "variables missing from README.md");
