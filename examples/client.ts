@@ -30,9 +30,14 @@
 import { RegisterError, RouterClient } from "../lib/client/router_client.ts";
 import type { OscArg } from "../lib/osc/types.ts";
 import { errorMessage } from "../lib/util/error_text.ts";
+import { escapeLogText } from "../lib/cli/log_escape.ts";
 
-function show(arg: OscArg): string {
-  return "value" in arg ? String(arg.value) : arg.type;
+/**
+ * An argument as text for the terminal: what others send may hold control characters (ESC starts
+ * sequences that clear the screen or set the clipboard, a newline forges a line), shown escaped.
+ */
+function show(arg: OscArg | string): string {
+  return escapeLogText(typeof arg === "string" ? arg : "value" in arg ? String(arg.value) : arg.type);
 }
 
 /** The script: plain messages and exit codes (2 usage, 1 refused or unreachable), never a stack trace. */
@@ -73,7 +78,7 @@ async function script(args: string[]): Promise<number> {
     else if (p.address === "/oscrouter/private") {
       const [from, ...rest] = p.args.map(show);
       console.log(`private from ${from}: ${rest.join(" ")}`);
-    } else console.log(`${p.address} ${p.args.map(show).join(" ")}`);
+    } else console.log(`${show(p.address)} ${p.args.map(show).join(" ")}`);
   };
   let users: string[];
   try {
@@ -85,7 +90,7 @@ async function script(args: string[]): Promise<number> {
     await client.closed;
     return 1;
   }
-  client.onError = (e) => console.error(`router error ${e.code}: ${e.message}`);
+  client.onError = (e) => console.error(`router error ${show(e.code)}: ${show(e.message)}`);
   console.log(`joined ${group} as ${user}; users: ${users.join(", ")}`);
   await client.send("/chat", { type: "s", value: `hello from ${user}` });
   // Each line typed goes to the group as /chat; the end of input (Ctrl-D) leaves.

@@ -1025,6 +1025,7 @@ export function parseCommandLine(
     );
   const bridgeOptions = new CommandOptions(bridge, BRIDGE_OPTIONS, variables);
   bridge
+    .showHelpAfterError("(run tcposcrouter bridge --help for every option of bridge)")
     .addHelpText(
       "after",
       "\nExample (TouchOSC on this machine sending to 57130 and listening on 57120):\n" +
@@ -1041,6 +1042,7 @@ export function parseCommandLine(
         "print the line to paste into the groups file: a salted scrypt hash, never the password.",
     );
   const hashPasswordOptions = new CommandOptions(hashPassword, HASH_PASSWORD_OPTIONS, variables);
+  hashPassword.showHelpAfterError("(run tcposcrouter hash-password --help for every option of hash-password)");
   hashPassword.addHelpText(
     "after",
     "\nExamples:\n" +

@@ -696,6 +696,10 @@ export class Router {
     checked: Checked,
     unknown: [Role, PasswordHash, Uint8Array][],
   ): "pending" | "refused" {
+    // The passwords may view the connection's read buffer, which its next read reuses before the
+    // checks end: the decision after them needs copies (else an undeclared user's password would
+    // be whatever the client sent next).
+    request = { ...request, userPassword: request.userPassword.slice(), groupPassword: request.groupPassword.slice() };
     const checks: Promise<boolean>[] = [];
     for (const [, hash, password] of unknown) {
       const check = this.#verifier.start(hash, password, session.address);

