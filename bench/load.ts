@@ -2,7 +2,7 @@
  * Load benchmark: starts a router (and a bare relay for the floor) as child processes,
  * drives them with real TCP clients, and prints one JSON line per scenario.
  *
- * usage: deno task bench:load [--runs N] [--only name,name] [--seconds S]
+ * usage: deno task bench:load [--runs N] [--only name,name] [--seconds S] [--ws-client raw|deno]
  *
  * Scenarios (issue #4): musical (10 users x 50 msgs/s), fanout (1 -> 10 flat out, length
  * prefix and SLIP), mesh (20 senders + 20 receivers flat out), groups (100 groups x 4 users
@@ -30,6 +30,8 @@ function parseArgs(argv: string[]) {
     runs: Number(get("--runs") ?? 1),
     only: get("--only")?.split(","),
     seconds: Number(get("--seconds") ?? 10),
+    /** The `+wsproc` scenarios' WebSocket client: `raw` (frames walked per read) or `deno` (`WebSocket`). */
+    wsClient: get("--ws-client") ?? "raw",
   };
 }
 
@@ -301,7 +303,7 @@ class WsCounter {
   }
   static async start(port: number, group: string): Promise<WsCounter> {
     const process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", `${ROOT}bench/load/ws_counter.ts`, String(port), group],
+      args: ["run", "--allow-net", `${ROOT}bench/load/ws_counter.ts`, String(port), group, args.wsClient],
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
