@@ -33,11 +33,13 @@ const READ_OVERHEAD_BYTES = 640;
 const OPEN = 1;
 
 /**
- * Frames are built into chunks of this size (a larger packet gets a chunk of its own): one
- * allocation per 16 KiB of frames, not one per packet. A chunk is let go once full; the socket
- * holds the written parts until they are sent.
+ * Frames are built into chunks of up to this size (a larger packet gets a chunk of its own): one
+ * allocation per chunk of frames, not one per packet. A chunk is let go once full; the socket
+ * holds the written parts until they are sent. A new chunk is four times the last write, at least
+ * `MIN_CHUNK_BYTES`: a browser at a musical rate holds a few hundred bytes, one in a firehose 16 KiB.
  */
-const CHUNK_BYTES = 16 * 1024;
+const MAX_CHUNK_BYTES = 16 * 1024;
+const MIN_CHUNK_BYTES = 256;
 
 /** Close codes the router sends. */
 const CLOSE_CODE = { normal: 1000, goingAway: 1001, internalError: 1011 } as const;
@@ -104,6 +106,8 @@ export class WebSocketSession implements Session, BudgetHolder {
   #chunk: Uint8Array | undefined;
   #chunkStart = 0;
   #chunkUsed = 0;
+  /** The size of the last write, which sizes the next chunk. */
+  #lastWriteBytes = 0;
   /** The writer's callbacks for the queued frames. */
   #frameDone: ((error?: Error | null) => void)[] = [];
   #flushScheduled = false;
@@ -194,7 +198,8 @@ export class WebSocketSession implements Session, BudgetHolder {
     const frameBytes = header + packet.length;
     if (this.#chunk === undefined || this.#chunkUsed + frameBytes > this.#chunk.length) {
       this.#flush(); // what the full chunk holds goes first
-      this.#chunk = new Uint8Array(Math.max(CHUNK_BYTES, frameBytes));
+      const chunkBytes = Math.min(MAX_CHUNK_BYTES, Math.max(MIN_CHUNK_BYTES, 4 * this.#lastWriteBytes));
+      this.#chunk = new Uint8Array(Math.max(chunkBytes, frameBytes));
       this.#chunkStart = this.#chunkUsed = 0;
     }
     const chunk = this.#chunk;
@@ -215,6 +220,7 @@ export class WebSocketSession implements Session, BudgetHolder {
     // The socket keeps this view until it is sent: the chunk's later frames go after it, never over it.
     const bytes = this.#chunk.subarray(this.#chunkStart, this.#chunkUsed);
     this.#chunkStart = this.#chunkUsed;
+    this.#lastWriteBytes = bytes.length;
     const dones = this.#frameDone;
     this.#frameDone = [];
     const settle = (error?: Error | null) => {
