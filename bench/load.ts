@@ -2,7 +2,7 @@
  * Load benchmark: starts a router (and a bare relay for the floor) as child processes,
  * drives them with real TCP clients, and prints one JSON line per scenario.
  *
- * usage: deno task bench:load [--runs N] [--only name,name] [--seconds S]
+ * usage: deno task bench:load [--runs N] [--only name,name] [--seconds S] [--ws-client raw|deno]
  *
  * Scenarios (issue #4): musical (10 users x 50 msgs/s), fanout (1 -> 10 flat out, length
  * prefix and SLIP), mesh (20 senders + 20 receivers flat out), groups (100 groups x 4 users
@@ -30,6 +30,8 @@ function parseArgs(argv: string[]) {
     runs: Number(get("--runs") ?? 1),
     only: get("--only")?.split(","),
     seconds: Number(get("--seconds") ?? 10),
+    /** The `+wsproc` scenarios' WebSocket client: `raw` (frames walked per read) or `deno` (`WebSocket`). */
+    wsClient: get("--ws-client") ?? "raw",
   };
 }
 
@@ -231,8 +233,10 @@ async function flatOut(
   framing: Framing,
   seconds: number,
   wsReceivers = 0,
+  wsProcesses = 0,
 ) {
   const clients = await connectAll(child, senders + receivers, framing, () => "flat");
+  const counters = await Promise.all(Array.from({ length: wsProcesses }, () => WsCounter.start(child.http, "flat")));
   const tracker = new Tracker(senders + receivers, 8);
   for (const c of clients) c.tracker = tracker;
   // WebSocket receivers are counted apart and do not pace the senders: a browser cannot take
@@ -275,7 +279,47 @@ async function flatOut(
   const proc = monitor.stop();
   await closeAll(clients);
   const ws = await closeWs(wsClients, wsTracker, elapsed);
-  return { framing, fanout, ...summarize(tracker, expected, elapsed, lost), ...ws, router: proc };
+  const wsProcess = counters.length === 0 ? {} : { wsProcesses: await Promise.all(counters.map((c) => c.stop())) };
+  return { framing, fanout, ...summarize(tracker, expected, elapsed, lost), ...ws, ...wsProcess, router: proc };
+}
+
+/** A WebSocket receiver in its own process (bench/load/ws_counter.ts): it takes no CPU from this generator. */
+class WsCounter {
+  #reader: ReadableStreamDefaultReader<string>;
+  #text = "";
+  private constructor(readonly process: Deno.ChildProcess) {
+    this.#reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  }
+  async #line(): Promise<string | undefined> {
+    while (!this.#text.includes("\n")) {
+      const { value, done } = await this.#reader.read();
+      if (done) return undefined;
+      this.#text += value;
+    }
+    const at = this.#text.indexOf("\n");
+    const line = this.#text.slice(0, at);
+    this.#text = this.#text.slice(at + 1);
+    return line;
+  }
+  static async start(port: number, group: string): Promise<WsCounter> {
+    const process = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", `${ROOT}bench/load/ws_counter.ts`, String(port), group, args.wsClient],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const counter = new WsCounter(process);
+    await counter.#line(); // {"ready":true}: registered
+    await sleep(200);
+    return counter;
+  }
+  async stop(): Promise<unknown> {
+    await this.process.stdin.close();
+    const value = await this.#line();
+    this.#reader.releaseLock();
+    await this.process.status;
+    return value === undefined ? { error: "no result" } : JSON.parse(value);
+  }
 }
 
 async function churn(child: Child, cycles: number) {
@@ -404,6 +448,8 @@ const SCENARIOS: Record<string, (child: Child) => Promise<Record<string, unknown
   "fanout-slip": (c) => flatOut(c, 1, 10, "slip", args.seconds),
   // The same with a browser in the group: TCP routing must not slow down.
   "fanout-lp+ws": (c) => flatOut(c, 1, 10, "length-prefix", args.seconds, 1),
+  // The same with the browser in its own process: what the router pays for it, not the generator.
+  "fanout-lp+wsproc": (c) => flatOut(c, 1, 10, "length-prefix", args.seconds, 0, 1),
   "musical+ws": (c) => paced(c, 10, 10, 50, args.seconds, 1),
   mesh: (c) => flatOut(c, 20, 20, "length-prefix", args.seconds),
   groups: (c) => paced(c, 400, 4, 20, args.seconds),

@@ -17,6 +17,11 @@ import type { BudgetHolder, MemoryBudget } from "../limits/memory_budget.ts";
 export interface WriteSink {
   /** Writes `bytes` and calls `done` once the system has them (or with the error). */
   write(bytes: Uint8Array, done: (error?: Error | null) => void): void;
+  /**
+   * True when `write` copies the bytes before it returns (as into a batch of frames): the
+   * writer then hands over the caller's bytes instead of a copy.
+   */
+  readonly copies?: boolean;
 }
 
 /** Settings of a {@link ClientWriter}. */
@@ -104,7 +109,7 @@ export class ClientWriter {
     if (this.#pendingBytes === 0) this.#progressAt = performance.now();
     this.#pendingBytes += n;
     if (this.#deadline === undefined) this.#arm(this.#options.writeTimeoutMs);
-    this.#sink.write(bytes.slice(), () => this.#written(n));
+    this.#sink.write(this.#sink.copies ? bytes : bytes.slice(), () => this.#written(n));
     return true;
   }
 

@@ -18,6 +18,7 @@ import { ProtocolError } from "../protocol/error_code.ts";
 import type { Router } from "../router/router.ts";
 import type { Session } from "../router/session.ts";
 import { ClientWriter } from "./client_writer.ts";
+import { webSocketHeaderBytes, writeWebSocketHeader } from "./websocket_frame.ts";
 import { errorStack } from "../util/error_text.ts";
 
 const logger = getLogger(["tcposcrouter", "websocket"]);
@@ -27,6 +28,18 @@ const logger = getLogger(["tcposcrouter", "websocket"]);
  * 2,000 one-byte reads each cost 62 MiB), charged to the budget with the bytes.
  */
 const READ_OVERHEAD_BYTES = 640;
+
+/** `WebSocket.OPEN`: frames are written only then (ws has not started or answered a close). */
+const OPEN = 1;
+
+/**
+ * Frames are built into chunks of up to this size (a larger packet gets a chunk of its own): one
+ * allocation per chunk of frames, not one per packet. A chunk is let go once full; the socket
+ * holds the written parts until they are sent. A new chunk is four times the last write, at least
+ * `MIN_CHUNK_BYTES`: a browser at a musical rate holds a few hundred bytes, one in a firehose 16 KiB.
+ */
+const MAX_CHUNK_BYTES = 16 * 1024;
+const MIN_CHUNK_BYTES = 256;
 
 /** Close codes the router sends. */
 const CLOSE_CODE = { normal: 1000, goingAway: 1001, internalError: 1011 } as const;
@@ -89,7 +102,15 @@ export class WebSocketSession implements Session, BudgetHolder {
   #receivingCharged = 0;
   #closing = false;
   #gone = false;
-  #corked = false;
+  /** Where frames are built; `#chunkStart` to `#chunkUsed` are queued, written together by `#flush`. */
+  #chunk: Uint8Array | undefined;
+  #chunkStart = 0;
+  #chunkUsed = 0;
+  /** The size of the last write, which sizes the next chunk. */
+  #lastWriteBytes = 0;
+  /** The writer's callbacks for the queued frames. */
+  #frameDone: ((error?: Error | null) => void)[] = [];
+  #flushScheduled = false;
   #registerTimer: ReturnType<typeof setTimeout> | undefined;
   #pauseTimer: ReturnType<typeof setTimeout> | undefined;
   #socketClosed: Promise<void>;
@@ -116,9 +137,7 @@ export class WebSocketSession implements Session, BudgetHolder {
     this.done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#socketClosed = new Promise((resolve) => socket.once("close", () => resolve()));
     this.#writer = new ClientWriter(
-      {
-        write: (bytes, done) => ws.send(bytes, { binary: true }, done),
-      },
+      { write: (packet, done) => this.#queueFrame(packet, done), copies: true },
       this,
       {
         budget: options.budget,
@@ -165,17 +184,55 @@ export class WebSocketSession implements Session, BudgetHolder {
   /** Sends a packet as one binary message; a client too far behind is cut off. */
   send(packet: OutgoingPacket): void {
     if (this.#closing) return;
-    // Every packet routed in this turn goes out in one write (ws writes each message on its own).
-    if (!this.#corked) {
-      this.#corked = true;
-      this.#socket.cork();
-      queueMicrotask(() => {
-        this.#corked = false;
-        this.#socket.uncork();
-      });
-    }
-    // Copied during the call: the bytes may be a reused read buffer.
+    // Copied into this session's chunk during the call: the bytes may be a reused read buffer.
     this.#writer.push(packet.packet);
+  }
+
+  /**
+   * Frames a packet into the chunk; what is queued in this turn goes to the socket in one write
+   * (`ws.send` writes each message on its own, header and payload apart). ws's own frames (pong,
+   * close) go straight to the same socket: they are whole frames too, and `#closeWith` flushes first.
+   */
+  #queueFrame(packet: Uint8Array, done: (error?: Error | null) => void): void {
+    const header = webSocketHeaderBytes(packet.length);
+    const frameBytes = header + packet.length;
+    if (this.#chunk === undefined || this.#chunkUsed + frameBytes > this.#chunk.length) {
+      this.#flush(); // what the full chunk holds goes first
+      const chunkBytes = Math.min(MAX_CHUNK_BYTES, Math.max(MIN_CHUNK_BYTES, 4 * this.#lastWriteBytes));
+      this.#chunk = new Uint8Array(Math.max(chunkBytes, frameBytes));
+      this.#chunkStart = this.#chunkUsed = 0;
+    }
+    const chunk = this.#chunk;
+    writeWebSocketHeader(chunk, this.#chunkUsed, packet.length);
+    chunk.set(packet, this.#chunkUsed + header);
+    this.#chunkUsed += frameBytes;
+    this.#frameDone.push(done);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  /** Writes the queued frames in one write (a no-op when none are queued). */
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#chunk === undefined || this.#chunkUsed === this.#chunkStart) return;
+    // The socket keeps this view until it is sent: the chunk's later frames go after it, never over it.
+    const bytes = this.#chunk.subarray(this.#chunkStart, this.#chunkUsed);
+    this.#chunkStart = this.#chunkUsed;
+    this.#lastWriteBytes = bytes.length;
+    const dones = this.#frameDone;
+    this.#frameDone = [];
+    const settle = (error?: Error | null) => {
+      for (const done of dones) done(error);
+    };
+    // Closing or closed (ws answered a close, or the session was torn down): nothing more goes out.
+    if (this.#gone || this.#ws.readyState !== OPEN) return settle(new Error("WebSocket is not open"));
+    try {
+      this.#socket.write(bytes, settle);
+    } catch (error) {
+      settle(error as Error);
+    }
   }
 
   /** Closes after what is queued (a WebSocket close follows the data already sent). */
@@ -233,6 +290,7 @@ export class WebSocketSession implements Session, BudgetHolder {
     } else {
       logger.info("WebSocket protocol error from {peer}: {reason}", { peer: this.peer, reason: error.message });
     }
+    this.#flush(); // the error goes before ws's close frame
     this.#closing = true;
     // ws now lets the socket flow to wait for the client's close frame, dropping what it reads: a
     // client may be sending 63 MiB. Read nothing more; the close timeout ends the connection.
@@ -267,6 +325,7 @@ export class WebSocketSession implements Session, BudgetHolder {
     if (this.#closing) return;
     this.#closing = true;
     logger.info("Closing {peer} ({who}): {reason}", { peer: this.peer, who: this.#who(), reason });
+    this.#flush(); // what is queued goes before the close frame
     try {
       this.#ws.close(code, new TextEncoder().encode(reason).length <= 123 ? reason : reason.slice(0, 40));
     } catch {

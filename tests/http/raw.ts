@@ -206,6 +206,11 @@ export class RawWebSocket {
     return serverFrames(this.#received);
   }
 
+  /** The bytes received so far, headers included. */
+  received(): Uint8Array {
+    return this.#received;
+  }
+
   /** The frames received so far. */
   frames(): { opcode: number; payload: Uint8Array }[] {
     return serverFrames(this.#received);
