@@ -560,6 +560,14 @@ export const FAULTS: MutationFault[] = [
     tests: ["tests/cli/logging_test.ts"],
   },
   {
+    id: "ws-frame-16-bit-boundary",
+    file: "lib/http/websocket_frame.ts",
+    search: "if (payloadBytes <= 0xffff) {",
+    replace: "if (payloadBytes < 0xffff) {",
+    description: "a 65,535-byte WebSocket payload gets a 64-bit length although a 16-bit one was announced",
+    tests: ["tests/http/ws_fanout_test.ts"],
+  },
+  {
     id: "bridge-queue-unbounded",
     file: "lib/bridge/bridge.ts",
     search: "if (this.#queuedBytes + packet.length > this.#options.maxQueueBytes) {",
