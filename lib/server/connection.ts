@@ -20,7 +20,7 @@ import type { Session } from "../router/session.ts";
 import { WarningLimiter } from "../router/warning_limiter.ts";
 import { addressKey, formatPeerAddress } from "../net/address.ts";
 import type { ChunkPool } from "./chunk_pool.ts";
-import { Outbox, type OverflowCause } from "./outbox.ts";
+import { Outbox, type OverflowCause, queuedBytesTotal } from "./outbox.ts";
 
 const logger = getLogger(["tcposcrouter", "connection"]);
 
@@ -58,6 +58,17 @@ const SLICE_MS = 4;
  */
 const READ_RATE_BYTES_PER_SECOND = 32 * 1024 * 1024;
 const READ_BURST_BYTES = 4 * 1024 * 1024;
+/**
+ * Most bytes a second one connection's packets may queue for others (after a burst of
+ * `DELIVERY_BURST_BYTES`): beyond it, its packets are handled no faster. The read rate alone let
+ * a sender in a group of 250 members that stopped reading queue 250 times 32 MiB/s: 1 GB went
+ * into the members' socket buffers in the first seconds, and the completions of those writes
+ * starved every other connection's reads: a pair in another group waited 200-600 ms for the
+ * router to read what it sent, with the loop's timers on time. 128 MiB/s is above what the native
+ * harness's 1 -> 10 flat-out scenario delivers on this machine (3.08 M deliveries/s of 36 bytes).
+ */
+const DELIVERY_RATE_BYTES_PER_SECOND = 128 * 1024 * 1024;
+const DELIVERY_BURST_BYTES = 4 * 1024 * 1024;
 /** How long a closing connection may take to flush what it has queued. */
 const CLOSE_FLUSH_MS = 1000;
 
@@ -120,6 +131,9 @@ export class Connection implements Session, BudgetHolder {
   /** Bytes this connection may still be read before it is paused (the rate limit's bucket). */
   #readTokens = READ_BURST_BYTES;
   #readTokensAt = performance.now();
+  /** Bytes this connection's packets may still queue for others before it is paused. */
+  #deliveryTokens = DELIVERY_BURST_BYTES;
+  #deliveryTokensAt = performance.now();
   /** Ends a pause of the read loop early (teardown). */
   #endPause: (() => void) | undefined;
   /** This connection reads into a bulk buffer (counted in `bulkReaders` until it is gone). */
@@ -295,10 +309,15 @@ export class Connection implements Session, BudgetHolder {
         this.#decoder.push(chunk, out);
         let sliceStart = performance.now();
         for (let i = 0; i < out.length && !this.#closing; i++) {
+          const queuedBefore = queuedBytesTotal();
           this.#handle(out[i]!);
+          this.#deliveryTokens -= queuedBytesTotal() - queuedBefore;
           // Packets emitted are views of `buffer` or buffers of their own: nothing reads into
           // `buffer` until they are all handled, so they stay valid across the pause.
-          if (performance.now() - sliceStart >= SLICE_MS) {
+          if (this.#deliveryTokens < 0) {
+            await this.#throttleDelivery();
+            sliceStart = performance.now();
+          } else if (performance.now() - sliceStart >= SLICE_MS) {
             await yieldToEventLoop();
             sliceStart = performance.now();
           }
@@ -329,7 +348,11 @@ export class Connection implements Session, BudgetHolder {
     this.#readTokensAt = now;
     this.#readTokens -= n;
     if (this.#readTokens >= 0 || this.#closing) return;
-    const waitMs = -this.#readTokens * 1000 / READ_RATE_BYTES_PER_SECOND;
+    await this.#pause(-this.#readTokens * 1000 / READ_RATE_BYTES_PER_SECOND);
+  }
+
+  /** Waits `waitMs`, or less if the connection is torn down meanwhile. */
+  async #pause(waitMs: number): Promise<void> {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(end, waitMs);
       function end() {
@@ -339,6 +362,18 @@ export class Connection implements Session, BudgetHolder {
       this.#endPause = end;
     });
     this.#endPause = undefined;
+  }
+
+  /** Refills the delivery bucket; when it is still empty, waits until it has refilled to zero. */
+  async #throttleDelivery(): Promise<void> {
+    const now = performance.now();
+    this.#deliveryTokens = Math.min(
+      DELIVERY_BURST_BYTES,
+      this.#deliveryTokens + (now - this.#deliveryTokensAt) * DELIVERY_RATE_BYTES_PER_SECOND / 1000,
+    );
+    this.#deliveryTokensAt = now;
+    if (this.#deliveryTokens >= 0 || this.#closing) return;
+    await this.#pause(-this.#deliveryTokens * 1000 / DELIVERY_RATE_BYTES_PER_SECOND);
   }
 
   #pickDecoder(firstByte: number): LengthPrefixDecoder | SlipDecoder | undefined {

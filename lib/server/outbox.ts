@@ -35,6 +35,31 @@ export interface OutboxOptions {
   pool?: ChunkPool;
 }
 
+const queued = { bytes: 0 };
+
+/**
+ * Bytes queued by every outbox of the process since it started: a sender's read loop reads it
+ * before and after handling a packet to learn what delivering that packet cost.
+ *
+ * @returns the running total (bytes)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Outbox, queuedBytesTotal } from "./outbox.ts";
+ * const outbox = new Outbox({ write: (b) => Promise.resolve(b.length) }, {
+ *   maxQueueBytes: 100, onOverflow: () => {}, onError: () => {},
+ * });
+ * const before = queuedBytesTotal();
+ * outbox.push(new Uint8Array(10));
+ * assert.equal(queuedBytesTotal() - before, 10);
+ * await outbox.drained();
+ * ```
+ */
+export function queuedBytesTotal(): number {
+  return queued.bytes;
+}
+
 /** Outboxes created without a pool share this one (16 MiB of free chunks at most). */
 const sharedPool = new ChunkPool({ maxFreeChunks: 256 });
 
@@ -202,6 +227,7 @@ export class Outbox {
       }
     }
     this.#pendingBytes += n;
+    queued.bytes += n;
     if (!this.#flushing) {
       this.#flushing = true;
       this.#progressAt = performance.now();
