@@ -60,7 +60,7 @@ const READ_RATE_BYTES_PER_SECOND = 32 * 1024 * 1024;
 const READ_BURST_BYTES = 4 * 1024 * 1024;
 /**
  * Most bytes a second one connection's packets may queue for others (after a burst of
- * `DELIVERY_BURST_BYTES`): beyond it, its packets are handled no faster. The read rate alone let
+ * `DELIVERY_BURST_BYTES`): beyond it, its next read waits. The read rate alone let
  * a sender in a group of 250 members that stopped reading queue 250 times 32 MiB/s: 1 GB went
  * into the members' socket buffers in the first seconds, and the completions of those writes
  * starved every other connection's reads: a pair in another group waited 200-600 ms for the
@@ -68,7 +68,18 @@ const READ_BURST_BYTES = 4 * 1024 * 1024;
  * harness's 1 -> 10 flat-out scenario delivers on this machine (3.08 M deliveries/s of 36 bytes).
  */
 const DELIVERY_RATE_BYTES_PER_SECOND = 128 * 1024 * 1024;
-const DELIVERY_BURST_BYTES = 4 * 1024 * 1024;
+const DELIVERY_BURST_BYTES = 1024 * 1024;
+/**
+ * Most bytes a second read into large partial packets (over `LARGE_PARTIAL_BYTES` gathered), over
+ * the whole process, after a burst of `LARGE_PARTIAL_BURST_BYTES`: 250 clients uploading 1 MiB
+ * packets at once each had a read ready on every turn, and the pair in another group waited
+ * 40-90 ms for its own reads to be served. Whoever goes over it waits its turn: each reservation
+ * takes its bytes from the one bucket, so the uploads share the rate and their reads are spread out.
+ */
+const LARGE_PARTIAL_RATE_BYTES_PER_SECOND = 32 * 1024 * 1024;
+const LARGE_PARTIAL_BURST_BYTES = 4 * 1024 * 1024;
+const LARGE_PARTIAL_BYTES = 64 * 1024;
+const largePartials = { tokens: LARGE_PARTIAL_BURST_BYTES, at: performance.now() };
 /** How long a closing connection may take to flush what it has queued. */
 const CLOSE_FLUSH_MS = 1000;
 
@@ -314,10 +325,7 @@ export class Connection implements Session, BudgetHolder {
           this.#deliveryTokens -= queuedBytesTotal() - queuedBefore;
           // Packets emitted are views of `buffer` or buffers of their own: nothing reads into
           // `buffer` until they are all handled, so they stay valid across the pause.
-          if (this.#deliveryTokens < 0) {
-            await this.#throttleDelivery();
-            sliceStart = performance.now();
-          } else if (performance.now() - sliceStart >= SLICE_MS) {
+          if (performance.now() - sliceStart >= SLICE_MS) {
             await yieldToEventLoop();
             sliceStart = performance.now();
           }
@@ -335,7 +343,24 @@ export class Connection implements Session, BudgetHolder {
         bulkReaders++;
       }
       await this.#throttle(n);
+      // After the whole read, not per packet: a pause between packets would flush every outbox
+      // once per packet (250 writes per 1 KiB packet) instead of once per read.
+      if (this.#deliveryTokens < 0 && !this.#closing) await this.#throttleDelivery();
+      if (!this.#closing && this.#decoder.pendingBytes > LARGE_PARTIAL_BYTES) await this.#throttleLargePartial(n);
     }
+  }
+
+  /** Takes `n` bytes from the process's bucket for large partial packets; waits for them if it is short. */
+  async #throttleLargePartial(n: number): Promise<void> {
+    const now = performance.now();
+    largePartials.tokens = Math.min(
+      LARGE_PARTIAL_BURST_BYTES,
+      largePartials.tokens + (now - largePartials.at) * LARGE_PARTIAL_RATE_BYTES_PER_SECOND / 1000,
+    );
+    largePartials.at = now;
+    largePartials.tokens -= n;
+    if (largePartials.tokens >= 0) return;
+    await this.#pause(-largePartials.tokens * 1000 / LARGE_PARTIAL_RATE_BYTES_PER_SECOND);
   }
 
   /** Takes `n` bytes from the bucket; when it is empty, waits until it has refilled to zero. */
