@@ -86,3 +86,30 @@ Deno.test("delivery rate: 4 MiB sent to a group of 32 (128 MiB queued) take at l
     }
   });
 });
+
+Deno.test("large partial packets: 16 uploads of 1 MiB at once are read at most 32 MiB/s together, after 4 MiB", async () => {
+  const options = { maxConnectionsPerAddress: 32, maxUnregisteredPerAddress: 32 };
+  await withServer(options, async ({ lp }) => {
+    const packet = encodeMessage({ address: "/big", args: [{ type: "b", value: new Uint8Array(MiB - 16) }] });
+    const frame = encodeLengthPrefixFrame(packet);
+    const uploaders = await Promise.all(Array.from({ length: 16 }, () => TestClient.connect(lp)));
+    try {
+      const started = performance.now();
+      // Each is answered not_registered once the router has read its whole packet.
+      const answers = uploaders.map(async (client) => {
+        await client.sendRaw(frame);
+        const [code] = await client.nextError(20_000);
+        assert.equal(code, "not_registered");
+      });
+      await Promise.all(answers);
+      const elapsedMs = performance.now() - started;
+      const floorMs = ((16 * frame.length / MiB - 4) / 32) * 1000;
+      assert.ok(
+        elapsedMs >= floorMs * 0.9,
+        `16 MiB read in ${elapsedMs.toFixed(0)} ms, faster than the shared limit (${floorMs.toFixed(0)} ms)`,
+      );
+    } finally {
+      for (const client of uploaders) client.close();
+    }
+  });
+});
