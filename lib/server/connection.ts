@@ -21,7 +21,7 @@ import type { Session } from "../router/session.ts";
 import { WarningLimiter } from "../util/warning_limiter.ts";
 import { addressKey, formatPeer } from "../net/address.ts";
 import type { ChunkPool } from "./chunk_pool.ts";
-import { Outbox, type OverflowCause, SHARED_FRAME_MAX_BYTES } from "./outbox.ts";
+import { Outbox, type OverflowCause, queuedBytesTotal, SHARED_FRAME_MAX_BYTES } from "./outbox.ts";
 
 const logger = getLogger(["tcposcrouter", "connection"]);
 
@@ -44,6 +44,28 @@ const BULK_READ_BUFFER_BYTES = 64 * 1024;
  */
 const MAX_BULK_READERS = 8;
 let bulkReaders = 0;
+/**
+ * Most bytes a second one connection's packets may queue for others (after a burst of
+ * `DELIVERY_BURST_BYTES`): beyond it, its next read waits. The read rate alone let
+ * a sender in a group of 250 members that stopped reading queue 250 times 32 MiB/s: 1 GB went
+ * into the members' socket buffers in the first seconds, and the completions of those writes
+ * starved every other connection's reads: a pair in another group waited 200-600 ms for the
+ * router to read what it sent, with the loop's timers on time. 128 MiB/s is above what the native
+ * harness's 1 -> 10 flat-out scenario delivers on this machine (3.08 M deliveries/s of 36 bytes).
+ */
+const DELIVERY_RATE_BYTES_PER_SECOND = 128 * 1024 * 1024;
+const DELIVERY_BURST_BYTES = 1024 * 1024;
+/**
+ * Most bytes a second read into large partial packets (over `LARGE_PARTIAL_BYTES` gathered), over
+ * the whole process, after a burst of `LARGE_PARTIAL_BURST_BYTES`: 250 clients uploading 1 MiB
+ * packets at once each had a read ready on every turn, and the pair in another group waited
+ * 40-90 ms for its own reads to be served. Whoever goes over it waits its turn: each reservation
+ * takes its bytes from the one bucket, so the uploads share the rate and their reads are spread out.
+ */
+const LARGE_PARTIAL_RATE_BYTES_PER_SECOND = 32 * 1024 * 1024;
+const LARGE_PARTIAL_BURST_BYTES = 4 * 1024 * 1024;
+const LARGE_PARTIAL_BYTES = 64 * 1024;
+const largePartials = { tokens: LARGE_PARTIAL_BURST_BYTES, at: performance.now() };
 /**
  * Longest a connection may run the router on what it sent before it lets the event loop serve
  * everyone else (ms): a sender whose every packet goes to hundreds of members (or is a bundle of
@@ -119,6 +141,9 @@ export class Connection implements Session, BudgetHolder {
   /** Bytes this connection may still be read before it is paused (the rate limit's bucket). */
   #readTokens = READ_BURST_BYTES;
   #readTokensAt = performance.now();
+  /** Bytes this connection's packets may still queue for others before it is paused. */
+  #deliveryTokens = DELIVERY_BURST_BYTES;
+  #deliveryTokensAt = performance.now();
   /** Ends a pause of the read loop early (teardown). */
   #endPause: (() => void) | undefined;
   /** This connection reads into a bulk buffer (counted in `bulkReaders` until it is gone). */
@@ -288,7 +313,9 @@ export class Connection implements Session, BudgetHolder {
         bufferBytes: READ_BUFFER_BYTES,
         bulkBufferBytes: BULK_READ_BUFFER_BYTES,
         mayGrow: () => {
-          if (this.#closing || this.#bulk || bulkReaders >= MAX_BULK_READERS) return false;
+          // Not for a sender whose packets went to so many that the delivery rate holds it back: one
+          // 64 KiB read of 1 KiB packets to 250 members is 16 MiB of copies and 250 writes at once.
+          if (this.#closing || this.#bulk || bulkReaders >= MAX_BULK_READERS || this.#deliveryTokens < 0) return false;
           this.#bulk = true;
           bulkReaders++;
           return true;
@@ -318,17 +345,21 @@ export class Connection implements Session, BudgetHolder {
     const now = performance.now();
     if (n > 0) this.#lastReadAt = now;
     this.#handling = true;
+    // What this read's packets queue for others (the delivery rate): nothing else runs until the loop ends.
+    const queuedBefore = queuedBytesTotal();
     for (let i = 0; i < batch.length && !this.#closing; i++) {
       this.#handle(batch[i]!);
       // The clock is read every 8 packets: a read per packet cost 5 % of the router's time flat out.
       if ((i & 7) === 7 && i + 1 < batch.length && performance.now() - now >= SLICE_MS) {
         this.#handling = false;
+        this.#deliveryTokens -= queuedBytesTotal() - queuedBefore;
         return this.#handleSlowly(batch, i + 1, n);
       }
     }
     this.#handling = false;
+    this.#deliveryTokens -= queuedBytesTotal() - queuedBefore;
     if (this.#closing) return false;
-    const pause = this.#throttle(n, now);
+    const pause = this.#afterRead(n, now);
     return pause === undefined ? true : pause.then(() => !this.#closing);
   };
 
@@ -340,7 +371,9 @@ export class Connection implements Session, BudgetHolder {
     let sliceStart = performance.now();
     for (let i = from; i < batch.length && !this.#closing; i++) {
       this.#handling = true;
+      const queuedBefore = queuedBytesTotal();
       this.#handle(batch[i]!);
+      this.#deliveryTokens -= queuedBytesTotal() - queuedBefore;
       this.#handling = false;
       if ((i & 7) === 7 && i + 1 < batch.length && performance.now() - sliceStart >= SLICE_MS) {
         await yieldToEventLoop();
@@ -348,8 +381,51 @@ export class Connection implements Session, BudgetHolder {
       }
     }
     if (this.#closing) return false;
-    await this.#throttle(n, performance.now());
+    await this.#afterRead(n, performance.now());
     return !this.#closing;
+  }
+
+  /**
+   * The rates a read is held to once its packets are handled (undefined: read on at once): this
+   * client's read rate; the delivery rate of what its packets queued for others (after the whole
+   * read, not per packet: a pause between packets would flush every outbox once per packet, 250
+   * writes per 1 KiB packet, instead of once per read); the process's rate for large partial packets.
+   */
+  #afterRead(n: number, now: number): Promise<void> | undefined {
+    const read = this.#throttle(n, now);
+    const delivery = this.#deliveryTokens < 0;
+    const large = (this.#decoder?.pendingBytes ?? 0) > LARGE_PARTIAL_BYTES;
+    if (!delivery && !large) return read;
+    return (async () => {
+      await read;
+      if (delivery && !this.#closing) await this.#throttleDelivery();
+      if (large && !this.#closing) await this.#throttleLargePartial(n);
+    })();
+  }
+
+  /** Takes `n` bytes from the process's bucket for large partial packets; waits for them if it is short. */
+  async #throttleLargePartial(n: number): Promise<void> {
+    const now = performance.now();
+    largePartials.tokens = Math.min(
+      LARGE_PARTIAL_BURST_BYTES,
+      largePartials.tokens + (now - largePartials.at) * LARGE_PARTIAL_RATE_BYTES_PER_SECOND / 1000,
+    );
+    largePartials.at = now;
+    largePartials.tokens -= n;
+    if (largePartials.tokens >= 0) return;
+    await this.#pause(-largePartials.tokens * 1000 / LARGE_PARTIAL_RATE_BYTES_PER_SECOND);
+  }
+
+  /** Refills the delivery bucket; when it is still empty, waits until it has refilled to zero. */
+  async #throttleDelivery(): Promise<void> {
+    const now = performance.now();
+    this.#deliveryTokens = Math.min(
+      DELIVERY_BURST_BYTES,
+      this.#deliveryTokens + (now - this.#deliveryTokensAt) * DELIVERY_RATE_BYTES_PER_SECOND / 1000,
+    );
+    this.#deliveryTokensAt = now;
+    if (this.#deliveryTokens >= 0 || this.#closing) return;
+    await this.#pause(-this.#deliveryTokens * 1000 / DELIVERY_RATE_BYTES_PER_SECOND);
   }
 
   /**
@@ -364,7 +440,11 @@ export class Connection implements Session, BudgetHolder {
     this.#readTokensAt = now;
     this.#readTokens -= n;
     if (this.#readTokens >= 0 || this.#closing) return undefined;
-    const waitMs = -this.#readTokens * 1000 / READ_RATE_BYTES_PER_SECOND;
+    return this.#pause(-this.#readTokens * 1000 / READ_RATE_BYTES_PER_SECOND);
+  }
+
+  /** Waits `waitMs`, or less if the connection is torn down meanwhile. */
+  #pause(waitMs: number): Promise<void> {
     return new Promise<void>((resolve) => {
       const end = () => {
         clearTimeout(timer);

@@ -42,6 +42,31 @@ export interface OutboxOptions {
  */
 export const SHARED_FRAME_MAX_BYTES = 4096;
 
+const queued = { bytes: 0 };
+
+/**
+ * Bytes queued by every outbox of the process since it started: a sender's read loop reads it
+ * before and after handling a packet to learn what delivering that packet cost.
+ *
+ * @returns the running total (bytes)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Outbox, queuedBytesTotal } from "./outbox.ts";
+ * const outbox = new Outbox({ write: (b) => Promise.resolve(b.length) }, {
+ *   maxQueueBytes: 100, onOverflow: () => {}, onError: () => {},
+ * });
+ * const before = queuedBytesTotal();
+ * outbox.push(new Uint8Array(10));
+ * assert.equal(queuedBytesTotal() - before, 10);
+ * await outbox.drained();
+ * ```
+ */
+export function queuedBytesTotal(): number {
+  return queued.bytes;
+}
+
 /** Outboxes created without a pool share this one (16 MiB of free chunks at most). */
 const sharedPool = new ChunkPool({ maxFreeChunks: 256 });
 
@@ -169,6 +194,7 @@ export class Outbox {
     if (frame.length > this.#maxQueueBytes) return this.#overflow("queue");
     this.#shared = frame;
     this.#pendingBytes = frame.length;
+    queued.bytes += frame.length;
     if (!this.#flushing) {
       this.#flushing = true;
       this.#progressAt = performance.now();
@@ -204,6 +230,7 @@ export class Outbox {
       tail.set(packet, at + 4);
       this.#tailFilled = at + size + 4;
       this.#pendingBytes += size + 4;
+      queued.bytes += size + 4;
       return true;
     }
     if (!this.#admit(size + 4)) return false;
@@ -267,6 +294,7 @@ export class Outbox {
       }
     }
     this.#pendingBytes += n;
+    queued.bytes += n;
     if (!this.#flushing) {
       this.#flushing = true;
       this.#progressAt = performance.now();
