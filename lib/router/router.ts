@@ -955,6 +955,9 @@ export class Router {
 
   /** Asks the cluster to admit a register (its shared state is elsewhere); decides again when it answers. */
   #claim(session: Session, request: RegisterRequest, checked: Checked): "pending" {
+    // The passwords may view the connection's read buffer, which is reused (or given back to the
+    // pool, resized to nothing) before the cluster answers: the claim and the decision need copies.
+    request = { ...request, userPassword: request.userPassword.slice(), groupPassword: request.groupPassword.slice() };
     const pending = this.#pending.get(session) ?? { queue: [], bytes: 0 };
     this.#pending.set(session, pending);
     const failed = (error: ProtocolError) => {
