@@ -11,6 +11,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { ConnectionOptions, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { FairSlots, type SlotRefusal } from "../access/fair_slots.ts";
 import { hashPassword, verifyPassword } from "../access/password_hash.ts";
 import { ProtocolError } from "../protocol/error_code.ts";
 import type { ClusterLink } from "../router/cluster_link.ts";
@@ -101,16 +102,27 @@ export class ClusterConfigError extends RangeError {
 }
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
-/** Slow hashes running at once (each scrypt holds 16 MiB), and waiting; beyond, a register gets `server_busy`. */
+/**
+ * Slow hashes running at once (each scrypt holds 16 MiB); waiting ones are queued per address and
+ * served round-robin (a flood from a few addresses cannot keep a musician from another out).
+ * An address may have {@link MAX_HASHES_PER_ADDRESS} running or waiting (a register needs one at
+ * a time, and an address has at most 8 connections not yet registered): more get `too_many_attempts`;
+ * past {@link MAX_HASH_WAITING_ADDRESSES} addresses waiting, `server_busy`.
+ */
 const MAX_HASHING = 4;
-const MAX_HASH_WAITING = 64;
+const MAX_HASHES_PER_ADDRESS = 8;
+const MAX_HASH_WAITING_ADDRESSES = 256;
 /** Passwords remembered as checked, over all verifiers; past this the memory is cleared. */
 const MAX_KNOWN_VERIFIERS = 10_000;
 /** At most one log line about failed publishes per this many ms. */
 const PUBLISH_ERROR_LOG_MS = 10_000;
 
-/** Too many slow hashes are running or waiting. */
-class HashingBusyError extends Error {}
+/** Too many slow hashes are running or waiting (from this address: `address_busy`). */
+class HashingBusyError extends Error {
+  constructor(readonly reason: SlotRefusal) {
+    super(reason);
+  }
+}
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
@@ -154,8 +166,11 @@ export class NatsCluster implements ClusterLink {
   #stopped = false;
   #counts = { published: 0, received: 0, publishErrors: 0, disconnects: 0 };
   #started = Date.now();
-  #hashing = 0;
-  #hashQueue: (() => void)[] = [];
+  #slots = new FairSlots({
+    concurrency: MAX_HASHING,
+    maxWaitingAddresses: MAX_HASH_WAITING_ADDRESSES,
+    maxPerAddress: MAX_HASHES_PER_ADDRESS,
+  });
   #publishErrorLoggedAt = -Infinity;
 
   private constructor(options: ClusterOptions, id: string) {
@@ -528,28 +543,18 @@ export class NatsCluster implements ClusterLink {
     });
   }
 
-  /** Runs a slow hash when one of {@link MAX_HASHING} slots is free; a full queue throws `HashingBusyError`. */
-  async #slow<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#hashing < MAX_HASHING) {
-      this.#hashing++;
-    } else {
-      if (this.#hashQueue.length >= MAX_HASH_WAITING) throw new HashingBusyError();
-      await new Promise<void>((resolve) => this.#hashQueue.push(resolve)); // handed the slot of the one that ends
-    }
-    try {
-      return await work();
-    } finally {
-      const next = this.#hashQueue.shift();
-      if (next !== undefined) next();
-      else this.#hashing--;
-    }
+  /** Runs a slow hash in one of {@link MAX_HASHING} slots, fair between addresses; a refusal throws `HashingBusyError`. */
+  #slow<T>(address: string, work: () => Promise<T>): Promise<T> {
+    const started = this.#slots.run(address, work);
+    if (typeof started === "string") throw new HashingBusyError(started);
+    return started;
   }
 
   /** Whether `password` matches a stored verifier; a right password is hashed once per process run. */
-  async #matches(verifier: string, password: Uint8Array): Promise<boolean> {
+  async #matches(verifier: string, password: Uint8Array, address: string): Promise<boolean> {
     const known = this.#known.get(verifier);
     if (known?.some((secret) => secret.matches(password))) return true;
-    if (!await this.#slow(() => verifyPassword(verifier, password))) return false;
+    if (!await this.#slow(address, () => verifyPassword(verifier, password))) return false;
     if (this.#known.size >= MAX_KNOWN_VERIFIERS) this.#known.clear();
     const secrets = this.#known.get(verifier) ?? [];
     if (secrets.length < 4) secrets.push(new Secret(password));
@@ -558,17 +563,17 @@ export class NatsCluster implements ClusterLink {
   }
 
   /** Checks a password against the key's verifier, creating the key (compare-and-set) when it is new. */
-  async #claimKey(key: string, password: Uint8Array): Promise<boolean> {
+  async #claimKey(key: string, password: Uint8Array, address: string): Promise<boolean> {
     const kv = this.#kv!;
     for (let attempt = 0; attempt < 5; attempt++) {
       const entry = await kv.get(key);
       if (entry !== null && entry.operation === "PUT" && entry.length > 0) {
         const verifier = (entry.json() as { v: string }).v;
-        if (!await this.#matches(verifier, password)) return false;
+        if (!await this.#matches(verifier, password, address)) return false;
         this.#verifiers.set(key, verifier);
         return true;
       }
-      const verifier = await this.#slow(() => hashPassword(password, this.#options.scryptCost));
+      const verifier = await this.#slow(address, () => hashPassword(password, this.#options.scryptCost));
       try {
         await kv.create(key, JSON.stringify({ v: verifier }));
         this.#verifiers.set(key, verifier);
@@ -589,13 +594,21 @@ export class NatsCluster implements ClusterLink {
    * instances must not hand one name to two passwords.
    *
    * @param request the register
+   * @param address the per-address key of who registers (its slow hashes wait in its own queue)
    * @returns nothing when admitted, or the error to refuse it with
    */
-  async claim(request: RegisterRequest): Promise<ProtocolError | undefined> {
+  async claim(request: RegisterRequest, address = ""): Promise<ProtocolError | undefined> {
     try {
-      return await this.#claim(request);
+      return await this.#claim(request, address);
     } catch (error) {
       if (!(error instanceof HashingBusyError)) throw error;
+      if (error.reason === "address_busy") {
+        return new ProtocolError(
+          "too_many_attempts",
+          "Too many registers from your address are being checked; retry in 1 s",
+          REGISTER_ADDRESS,
+        );
+      }
       return new ProtocolError(
         "server_busy",
         "The router is checking many passwords at once; retry in a few seconds",
@@ -604,7 +617,7 @@ export class NatsCluster implements ClusterLink {
     }
   }
 
-  async #claim(request: RegisterRequest): Promise<ProtocolError | undefined> {
+  async #claim(request: RegisterRequest, address: string): Promise<ProtocolError | undefined> {
     if (this.#state !== "connected") {
       await Promise.race([this.#ready.catch(() => {}), delay(this.#options.claimWaitMs)]);
     }
@@ -614,7 +627,10 @@ export class NatsCluster implements ClusterLink {
         // Admitted on what this instance knows; the user's verifier goes to the bucket when NATS returns.
         const key = `u.${encodeName(groupName)}.${encodeName(userName)}`;
         if (!this.#verifiers.has(key)) {
-          const verifier = await this.#slow(() => hashPassword(request.userPassword, this.#options.scryptCost));
+          const verifier = await this.#slow(
+            address,
+            () => hashPassword(request.userPassword, this.#options.scryptCost),
+          );
           this.#verifiers.set(key, verifier);
         }
         return undefined;
@@ -626,14 +642,14 @@ export class NatsCluster implements ClusterLink {
       );
     }
     const g = encodeName(groupName);
-    if (!await this.#claimKey(`g.${g}`, request.groupPassword)) {
+    if (!await this.#claimKey(`g.${g}`, request.groupPassword, address)) {
       return new ProtocolError(
         "wrong_group_password",
         `Group '${groupName}' exists with another password; check the group password or choose another group name`,
         REGISTER_ADDRESS,
       );
     }
-    if (!await this.#claimKey(`u.${g}.${encodeName(userName)}`, request.userPassword)) {
+    if (!await this.#claimKey(`u.${g}.${encodeName(userName)}`, request.userPassword, address)) {
       return new ProtocolError(
         "wrong_user_password",
         `User '${userName}' exists in group '${groupName}' with another password; choose another user name`,

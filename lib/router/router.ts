@@ -963,10 +963,11 @@ export class Router {
     const failed = (error: ProtocolError) => {
       if (this.#pending.get(session) !== pending) return; // closed meanwhile
       this.#pending.delete(session);
-      if (error.code === "server_busy") this.#refuse(session, error, `${request.userName}@${request.groupName}`);
-      else this.#fail(session, request, error);
+      if (error.code === "server_busy" || error.code === "too_many_attempts") {
+        this.#refuse(session, error, `${request.userName}@${request.groupName}`);
+      } else this.#fail(session, request, error);
     };
-    this.#cluster!.claim(request).then((refusal) => {
+    this.#cluster!.claim(request, session.address).then((refusal) => {
       if (refusal !== undefined) return failed(refusal);
       if (this.#pending.get(session) !== pending) return;
       this.#pending.delete(session);
