@@ -9,7 +9,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { KV, KvWatchEntry } from "@nats-io/kv";
+import type { Bucket, KV, KvWatchEntry } from "@nats-io/kv";
 import type { ConnectionOptions, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { FairSlots, type SlotRefusal } from "../access/fair_slots.ts";
 import { hashPassword, verifyPassword } from "../access/password_hash.ts";
@@ -114,6 +114,14 @@ const MAX_HASHES_PER_ADDRESS = 8;
 const MAX_HASH_WAITING_ADDRESSES = 256;
 /** Passwords remembered as checked, over all verifiers; past this the memory is cleared. */
 const MAX_KNOWN_VERIFIERS = 10_000;
+/**
+ * A removed key leaves a delete marker in the bucket's stream (one per name ever used: a flood of
+ * distinct names would fill NATS's storage); markers older than this are purged, by sequence, so a
+ * key created again meanwhile is kept. Long enough for every watch to have seen the removal.
+ */
+const TOMBSTONE_PURGE_MS = 5000;
+/** Delete markers remembered for purging, at most (past this, the oldest are purged at once). */
+const MAX_TOMBSTONES = 10_000;
 /** At most one log line about failed publishes per this many ms. */
 const PUBLISH_ERROR_LOG_MS = 10_000;
 
@@ -172,6 +180,8 @@ export class NatsCluster implements ClusterLink {
     maxPerAddress: MAX_HASHES_PER_ADDRESS,
   });
   #publishErrorLoggedAt = -Infinity;
+  /** Delete markers seen in the watch: key -> [its sequence, when it was seen]. */
+  #tombstones = new Map<string, [number, number]>();
 
   private constructor(options: ClusterOptions, id: string) {
     this.#options = {
@@ -249,6 +259,7 @@ export class NatsCluster implements ClusterLink {
     }
     cluster.#timers.push(setInterval(() => cluster.#heartbeat(), cluster.#options.heartbeatMs));
     cluster.#timers.push(setInterval(() => cluster.#sweep(), Math.max(100, cluster.#options.heartbeatMs / 2)));
+    cluster.#timers.push(setInterval(() => cluster.#purgeTombstones(), TOMBSTONE_PURGE_MS));
     return cluster;
   }
 
@@ -417,6 +428,7 @@ export class NatsCluster implements ClusterLink {
           this.#onEntry(entry);
         } else {
           fresh.apply(entry as BucketEntry);
+          this.#noteTombstone(entry);
           if (entry.delta === 0) resolve(); // the last of the values the bucket held
         }
       }
@@ -434,6 +446,7 @@ export class NatsCluster implements ClusterLink {
 
   #onEntry(entry: KvWatchEntry): void {
     const changed = this.#view.apply(entry as BucketEntry);
+    this.#noteTombstone(entry);
     const [kind, , , instance] = entry.key.split(".");
     if (kind === "m" && instance === this.#id && entry.operation !== "PUT") {
       // Another instance took this one for dead while it was cut off: put its users back.
@@ -475,6 +488,32 @@ export class NatsCluster implements ClusterLink {
         logger.debug("Cluster: heartbeat failed: {error}", { error: String(error) });
       }),
     );
+  }
+
+  #noteTombstone(entry: KvWatchEntry): void {
+    if (entry.operation === "PUT") return;
+    this.#tombstones.delete(entry.key);
+    this.#tombstones.set(entry.key, [entry.revision, Date.now()]);
+  }
+
+  /**
+   * Purges the delete markers every watch has seen by now (each instance purges those it saw: a
+   * marker is purged even when the instance that wrote it stopped). Only messages before the
+   * marker's successor go, so a key created again since stays.
+   */
+  #purgeTombstones(): void {
+    const kv = this.#kv as Bucket | undefined;
+    if (kv === undefined || this.#state !== "connected") return;
+    const before = Date.now() - TOMBSTONE_PURGE_MS;
+    const excess = this.#tombstones.size - MAX_TOMBSTONES;
+    let n = 0;
+    for (const [key, [revision, seenAt]] of this.#tombstones) {
+      if (seenAt > before && n >= excess) break; // the map is in the order they were seen
+      n++;
+      this.#tombstones.delete(key);
+      const filter = `$KV.${this.#options.name}.${key}`;
+      this.#track(kv.jsm.streams.purge(kv.stream, { filter, seq: revision + 1 }).catch(() => {}));
+    }
   }
 
   /** Instances whose heartbeats stopped: their users leave every list here, and their keys go. */
