@@ -458,7 +458,21 @@ export class NatsCluster implements ClusterLink {
         }
       }
     }
+    if ((kind === "g" || kind === "u") && entry.operation !== "PUT") this.#restore(entry.key);
     if (changed !== undefined) this.#notify(changed);
+  }
+
+  /**
+   * A group's or user's key was removed while this instance holds members of it (another
+   * instance's view had not seen them yet: its last member left there as one joined here, or
+   * it took an instance for dead): it is put back, or a stranger could create it anew with a
+   * password of its own and be admitted beside them.
+   */
+  #restore(key: string): void {
+    const verifier = this.#verifiers.get(key);
+    const kv = this.#kv;
+    if (verifier === undefined || kv === undefined || this.#state !== "connected") return;
+    this.#track(kv.create(key, JSON.stringify({ v: verifier })).catch(() => {}));
   }
 
   /**
