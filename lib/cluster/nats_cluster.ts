@@ -19,7 +19,7 @@ import { REGISTER_ADDRESS } from "../protocol/names.ts";
 import type { RegisterRequest } from "../router/register.ts";
 import type { Router } from "../router/router.ts";
 import { Secret } from "../router/secret.ts";
-import { type BucketEntry, ClusterView, encodeName } from "./cluster_view.ts";
+import { type BucketEntry, ClusterView, decodeName, encodeName } from "./cluster_view.ts";
 
 const logger = getLogger(["tcposcrouter", "cluster"]);
 
@@ -120,6 +120,8 @@ const MAX_KNOWN_VERIFIERS = 10_000;
  * key created again meanwhile is kept. Long enough for every watch to have seen the removal.
  */
 const TOMBSTONE_PURGE_MS = 5000;
+/** Group and user keys without a holder for this many heartbeat timeouts are removed (an instance died mid-register). */
+const ORPHAN_AFTER_DEAD_TIMES = 4;
 /** Delete markers remembered for purging, at most (past this, the oldest are purged at once). */
 const MAX_TOMBSTONES = 10_000;
 /** At most one log line about failed publishes per this many ms. */
@@ -260,6 +262,7 @@ export class NatsCluster implements ClusterLink {
     cluster.#timers.push(setInterval(() => cluster.#heartbeat(), cluster.#options.heartbeatMs));
     cluster.#timers.push(setInterval(() => cluster.#sweep(), Math.max(100, cluster.#options.heartbeatMs / 2)));
     cluster.#timers.push(setInterval(() => cluster.#purgeTombstones(), TOMBSTONE_PURGE_MS));
+    cluster.#timers.push(setInterval(() => cluster.#forgetOrphans(), cluster.#options.deadAfterMs));
     return cluster;
   }
 
@@ -472,6 +475,16 @@ export class NatsCluster implements ClusterLink {
     const verifier = this.#verifiers.get(key);
     const kv = this.#kv;
     if (verifier === undefined || kv === undefined || this.#state !== "connected") return;
+    const [, group, user] = key.split(".");
+    try {
+      if (
+        user === undefined ? !this.#local.has(decodeName(group!)) : !this.#isLocal(decodeName(group!), decodeName(user))
+      ) {
+        return; // a register that checked it and then failed; nobody here holds it
+      }
+    } catch {
+      return;
+    }
     this.#track(kv.create(key, JSON.stringify({ v: verifier })).catch(() => {}));
   }
 
@@ -560,6 +573,13 @@ export class NatsCluster implements ClusterLink {
       this.#track(kv.delete(`i.${instance}`).catch(() => {}));
     }
     for (const group of groups) this.#notify(group);
+  }
+
+  /** Removes the keys of groups and users nobody has held for a while (an instance killed mid-register left them). */
+  #forgetOrphans(): void {
+    if (this.#state !== "connected") return;
+    const orphans = this.#view.orphans(ORPHAN_AFTER_DEAD_TIMES * this.#options.deadAfterMs);
+    for (const [group, user] of orphans.slice(0, 1000)) this.#track(this.#forgetIfGone(group, user ?? ""));
   }
 
   /** Removes a user's key once no instance holds it, and its group's once it has no users. */
@@ -733,7 +753,11 @@ export class NatsCluster implements ClusterLink {
     local.list = this.#view.userNames(group, local.users.keys()).join("\n"); // the router sends this one itself
     if (this.#kv !== undefined && this.#state === "connected") {
       this.#track(
-        this.#kv.put(`m.${encodeName(group)}.${encodeName(user)}.${this.#id}`, "").catch((error) => {
+        this.#kv.put(`m.${encodeName(group)}.${encodeName(user)}.${this.#id}`, "").then(() => {
+          // Removed between this register's check and its member key (another instance's stale view)?
+          if (this.#view.group(group) === undefined) this.#restore(`g.${encodeName(group)}`);
+          if (this.#view.user(group, user) === undefined) this.#restore(`u.${encodeName(group)}.${encodeName(user)}`);
+        }).catch((error) => {
           logger.warn("Cluster: could not record {user}@{group}: {error}", { user, group, error: String(error) });
         }),
       );
