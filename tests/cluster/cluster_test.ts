@@ -167,6 +167,30 @@ Deno.test("cluster: two instances register one new group at once with different 
   });
 });
 
+Deno.test("cluster: one new user name on two instances at once with different passwords: one wins", async () => {
+  await withCluster(2, async ([a, b]) => {
+    for (let round = 0; round < 3; round++) {
+      const user = `twin${round}`;
+      const x = await TestClient.connect(a!.port);
+      const y = await TestClient.connect(b!.port);
+      try {
+        await Promise.all([
+          x.sendMsg("/oscrouter/register", s(user), s("pw-a"), s("band"), s("g")),
+          y.sendMsg("/oscrouter/register", s(user), s("pw-b"), s("band"), s("g")),
+        ]);
+        const [rx, ry] = await Promise.all([x.nextMessage(), y.nextMessage()]);
+        const joined = [rx, ry].filter((m) => m.address.startsWith("/oscrouter/register/"));
+        const refused = [rx, ry].filter((m) => m.address === "/oscrouter/error");
+        assert.equal(joined.length, 1, `one winner in round ${round}: ${rx.address} ${ry.address}`);
+        assert.equal((refused[0]!.args[0] as { value: string }).value, "wrong_user_password");
+      } finally {
+        await x.close();
+        await y.close();
+      }
+    }
+  });
+});
+
 Deno.test("cluster: SIGKILL one instance: its users leave within seconds, a reconnect finds its group, survivors lose nothing", async () => {
   await withCluster(3, async ([a, b, c]) => {
     const ana = await join(a!.port, "ana", "band", "apw", "gpw");
