@@ -60,6 +60,11 @@ export class FairSlots {
     return this.#running;
   }
 
+  /** Addresses with jobs waiting. */
+  get waitingAddresses(): number {
+    return this.#waiting.size;
+  }
+
   /**
    * Runs `work` when a slot is free and it is this address's turn.
    *
