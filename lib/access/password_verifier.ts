@@ -10,6 +10,7 @@
  */
 
 import { createHmac, randomBytes } from "node:crypto";
+import { FairSlots, type SlotRefusal } from "./fair_slots.ts";
 import { type PasswordHash, verifyPassword } from "./password_hash.ts";
 
 /** Settings of a {@linkcode PasswordVerifier}. */
@@ -27,7 +28,7 @@ export interface PasswordVerifierOptions {
 }
 
 /** Why a check could not start. */
-export type VerifyRefusal = "busy" | "address_busy";
+export type VerifyRefusal = SlotRefusal;
 
 /** A per-process key: the remembered digests are useless outside this process. */
 const KEY = randomBytes(32);
@@ -55,10 +56,8 @@ export class PasswordVerifier {
   readonly options: PasswordVerifierOptions;
   #remembered = new Set<string>();
   #inFlight = new Map<string, Promise<boolean>>();
-  #perAddress = new Map<string, number>();
-  #running = 0;
-  /** Waiting checks: one FIFO per address, addresses in the order they are served (round-robin). */
-  #waiting = new Map<string, (() => void)[]>();
+  /** Running and waiting checks: one FIFO per address, addresses served round-robin. */
+  #slots: FairSlots;
   /** Hashes computed (for figures and tests). */
   computed = 0;
 
@@ -76,6 +75,7 @@ export class PasswordVerifier {
       maxRemembered: 4096,
       ...options,
     };
+    this.#slots = new FairSlots(this.options);
   }
 
   /** Checks running or waiting. */
@@ -106,60 +106,22 @@ export class PasswordVerifier {
     const key = digest(hash, password);
     const running = this.#inFlight.get(key);
     if (running !== undefined) return running;
-    const o = this.options;
-    const mine = this.#perAddress.get(address) ?? 0;
-    if (mine >= o.maxPerAddress) return "address_busy";
-    const mustWait = this.#running >= o.concurrency;
-    if (mustWait && !this.#waiting.has(address) && this.#waiting.size >= o.maxWaitingAddresses) return "busy";
-    this.#perAddress.set(address, mine + 1);
     const copy = password.slice();
-    const check = (async () => {
-      try {
-        await this.#slot(address);
-        this.computed++;
-        const ok = await o.verify(hash, copy);
-        if (ok) this.#remember(key);
-        return ok;
-      } finally {
-        this.#running--;
-        this.#next();
-        this.#inFlight.delete(key);
-        const left = (this.#perAddress.get(address) ?? 1) - 1;
-        if (left > 0) this.#perAddress.set(address, left);
-        else this.#perAddress.delete(address);
-      }
-    })();
-    this.#inFlight.set(key, check);
-    return check;
+    const check = this.#slots.run(address, async () => {
+      this.computed++;
+      const ok = await this.options.verify(hash, copy);
+      if (ok) this.#remember(key);
+      return ok;
+    });
+    if (typeof check === "string") return check;
+    const tracked = check.finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, tracked);
+    return tracked;
   }
 
   /** Addresses with checks waiting. */
   get waitingAddresses(): number {
-    return this.#waiting.size;
-  }
-
-  async #slot(address: string): Promise<void> {
-    if (this.#running >= this.options.concurrency) {
-      await new Promise<void>((resolve) => {
-        const queue = this.#waiting.get(address);
-        if (queue === undefined) this.#waiting.set(address, [resolve]);
-        else queue.push(resolve);
-      });
-    } else {
-      this.#running++;
-    }
-  }
-
-  /** Hands the free slot to the first waiting address's oldest check; that address moves to the back. */
-  #next(): void {
-    const first = this.#waiting.entries().next();
-    if (first.done) return;
-    const [address, queue] = first.value;
-    this.#waiting.delete(address);
-    const resolve = queue.shift()!;
-    if (queue.length > 0) this.#waiting.set(address, queue);
-    this.#running++; // taken on behalf of the waiter, so no newcomer can slip in first
-    resolve();
+    return this.#slots.waitingAddresses;
   }
 
   #remember(key: string): void {

@@ -70,6 +70,8 @@ export interface StoredVerifier {
   revision: number;
   /** The `$scrypt$` verifier of the password. */
   verifier: string;
+  /** When this view took the entry in, by this instance's clock (ms). */
+  seenMs?: number;
 }
 
 /** An instance as the view knows it. */
@@ -148,8 +150,13 @@ export class ClusterView {
       switch (parts[0]) {
         case "g": {
           const group = decodeName(parts[1]!);
-          if (put) this.#groups.set(group, { revision: entry.revision, verifier: verifierOf(entry.value) });
-          else this.#groups.delete(group);
+          if (put) {
+            this.#groups.set(group, {
+              revision: entry.revision,
+              verifier: verifierOf(entry.value),
+              seenMs: this.#now(),
+            });
+          } else this.#groups.delete(group);
           return undefined;
         }
         case "u": {
@@ -157,7 +164,7 @@ export class ClusterView {
           const user = decodeName(parts[2]!);
           const users = this.#users.get(group) ?? new Map<string, StoredVerifier>();
           if (put) {
-            users.set(user, { revision: entry.revision, verifier: verifierOf(entry.value) });
+            users.set(user, { revision: entry.revision, verifier: verifierOf(entry.value), seenMs: this.#now() });
             this.#users.set(group, users);
           } else {
             users.delete(user);
@@ -350,6 +357,40 @@ export class ClusterView {
       for (const instance of instances) if (this.isLive(instance)) return true;
     }
     return false;
+  }
+
+  /**
+   * Groups and users whose keys no live instance has held for `olderThanMs` (an instance killed
+   * between creating them and marking its user left them behind): their keys can go.
+   *
+   * @param olderThanMs how long a key must have been in this view without a holder
+   * @returns [group, user] pairs; user is undefined for a group's own key
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ClusterView, encodeName } from "./cluster_view.ts";
+   * let now = 0;
+   * const view = new ClusterView("A", { now: () => now, deadAfterMs: 3000 });
+   * const value = new TextEncoder().encode('{"v":"$scrypt$..."}');
+   * view.apply({ key: `g.${encodeName("band")}`, operation: "PUT", revision: 1, value });
+   * assert.deepEqual(view.orphans(10_000), []);
+   * now = 20_000;
+   * assert.deepEqual(view.orphans(10_000), [["band", undefined]]);
+   * ```
+   */
+  orphans(olderThanMs: number): [string, string | undefined][] {
+    const before = this.#now() - olderThanMs;
+    const out: [string, string | undefined][] = [];
+    for (const [group, stored] of this.#groups) {
+      if ((stored.seenMs ?? 0) < before && !this.hasMembers(group)) out.push([group, undefined]);
+    }
+    for (const [group, users] of this.#users) {
+      for (const [user, stored] of users) {
+        if ((stored.seenMs ?? 0) < before && this.instancesOf(group, user).length === 0) out.push([group, user]);
+      }
+    }
+    return out;
   }
 
   /**

@@ -9,8 +9,9 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { KV, KvWatchEntry } from "@nats-io/kv";
+import type { Bucket, KV, KvWatchEntry } from "@nats-io/kv";
 import type { ConnectionOptions, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { FairSlots, type SlotRefusal } from "../access/fair_slots.ts";
 import { hashPassword, verifyPassword } from "../access/password_hash.ts";
 import { ProtocolError } from "../protocol/error_code.ts";
 import type { ClusterLink } from "../router/cluster_link.ts";
@@ -18,7 +19,7 @@ import { REGISTER_ADDRESS } from "../protocol/names.ts";
 import type { RegisterRequest } from "../router/register.ts";
 import type { Router } from "../router/router.ts";
 import { Secret } from "../router/secret.ts";
-import { type BucketEntry, ClusterView, encodeName } from "./cluster_view.ts";
+import { type BucketEntry, ClusterView, decodeName, encodeName } from "./cluster_view.ts";
 
 const logger = getLogger(["tcposcrouter", "cluster"]);
 
@@ -101,16 +102,37 @@ export class ClusterConfigError extends RangeError {
 }
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
-/** Slow hashes running at once (each scrypt holds 16 MiB), and waiting; beyond, a register gets `server_busy`. */
+/**
+ * Slow hashes running at once (each scrypt holds 16 MiB); waiting ones are queued per address and
+ * served round-robin (a flood from a few addresses cannot keep a musician from another out).
+ * An address may have {@link MAX_HASHES_PER_ADDRESS} running or waiting (a register needs one at
+ * a time, and an address has at most 8 connections not yet registered): more get `too_many_attempts`;
+ * past {@link MAX_HASH_WAITING_ADDRESSES} addresses waiting, `server_busy`.
+ */
 const MAX_HASHING = 4;
-const MAX_HASH_WAITING = 64;
+const MAX_HASHES_PER_ADDRESS = 8;
+const MAX_HASH_WAITING_ADDRESSES = 256;
 /** Passwords remembered as checked, over all verifiers; past this the memory is cleared. */
 const MAX_KNOWN_VERIFIERS = 10_000;
+/**
+ * A removed key leaves a delete marker in the bucket's stream (one per name ever used: a flood of
+ * distinct names would fill NATS's storage); markers older than this are purged, by sequence, so a
+ * key created again meanwhile is kept. Long enough for every watch to have seen the removal.
+ */
+const TOMBSTONE_PURGE_MS = 5000;
+/** Group and user keys without a holder for this many heartbeat timeouts are removed (an instance died mid-register). */
+const ORPHAN_AFTER_DEAD_TIMES = 4;
+/** Delete markers remembered for purging, at most (past this, the oldest are purged at once). */
+const MAX_TOMBSTONES = 10_000;
 /** At most one log line about failed publishes per this many ms. */
 const PUBLISH_ERROR_LOG_MS = 10_000;
 
-/** Too many slow hashes are running or waiting. */
-class HashingBusyError extends Error {}
+/** Too many slow hashes are running or waiting (from this address: `address_busy`). */
+class HashingBusyError extends Error {
+  constructor(readonly reason: SlotRefusal) {
+    super(reason);
+  }
+}
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
@@ -154,9 +176,14 @@ export class NatsCluster implements ClusterLink {
   #stopped = false;
   #counts = { published: 0, received: 0, publishErrors: 0, disconnects: 0 };
   #started = Date.now();
-  #hashing = 0;
-  #hashQueue: (() => void)[] = [];
+  #slots = new FairSlots({
+    concurrency: MAX_HASHING,
+    maxWaitingAddresses: MAX_HASH_WAITING_ADDRESSES,
+    maxPerAddress: MAX_HASHES_PER_ADDRESS,
+  });
   #publishErrorLoggedAt = -Infinity;
+  /** Delete markers seen in the watch: key -> [its sequence, when it was seen]. */
+  #tombstones = new Map<string, [number, number]>();
 
   private constructor(options: ClusterOptions, id: string) {
     this.#options = {
@@ -234,6 +261,8 @@ export class NatsCluster implements ClusterLink {
     }
     cluster.#timers.push(setInterval(() => cluster.#heartbeat(), cluster.#options.heartbeatMs));
     cluster.#timers.push(setInterval(() => cluster.#sweep(), Math.max(100, cluster.#options.heartbeatMs / 2)));
+    cluster.#timers.push(setInterval(() => cluster.#purgeTombstones(), TOMBSTONE_PURGE_MS));
+    cluster.#timers.push(setInterval(() => cluster.#forgetOrphans(), cluster.#options.deadAfterMs));
     return cluster;
   }
 
@@ -402,6 +431,7 @@ export class NatsCluster implements ClusterLink {
           this.#onEntry(entry);
         } else {
           fresh.apply(entry as BucketEntry);
+          this.#noteTombstone(entry);
           if (entry.delta === 0) resolve(); // the last of the values the bucket held
         }
       }
@@ -419,6 +449,7 @@ export class NatsCluster implements ClusterLink {
 
   #onEntry(entry: KvWatchEntry): void {
     const changed = this.#view.apply(entry as BucketEntry);
+    this.#noteTombstone(entry);
     const [kind, , , instance] = entry.key.split(".");
     if (kind === "m" && instance === this.#id && entry.operation !== "PUT") {
       // Another instance took this one for dead while it was cut off: put its users back.
@@ -430,7 +461,31 @@ export class NatsCluster implements ClusterLink {
         }
       }
     }
+    if ((kind === "g" || kind === "u") && entry.operation !== "PUT") this.#restore(entry.key);
     if (changed !== undefined) this.#notify(changed);
+  }
+
+  /**
+   * A group's or user's key was removed while this instance holds members of it (another
+   * instance's view had not seen them yet: its last member left there as one joined here, or
+   * it took an instance for dead): it is put back, or a stranger could create it anew with a
+   * password of its own and be admitted beside them.
+   */
+  #restore(key: string): void {
+    const verifier = this.#verifiers.get(key);
+    const kv = this.#kv;
+    if (verifier === undefined || kv === undefined || this.#state !== "connected") return;
+    const [, group, user] = key.split(".");
+    try {
+      if (
+        user === undefined ? !this.#local.has(decodeName(group!)) : !this.#isLocal(decodeName(group!), decodeName(user))
+      ) {
+        return; // a register that checked it and then failed; nobody here holds it
+      }
+    } catch {
+      return;
+    }
+    this.#track(kv.create(key, JSON.stringify({ v: verifier })).catch(() => {}));
   }
 
   /**
@@ -460,6 +515,32 @@ export class NatsCluster implements ClusterLink {
         logger.debug("Cluster: heartbeat failed: {error}", { error: String(error) });
       }),
     );
+  }
+
+  #noteTombstone(entry: KvWatchEntry): void {
+    if (entry.operation === "PUT") return;
+    this.#tombstones.delete(entry.key);
+    this.#tombstones.set(entry.key, [entry.revision, Date.now()]);
+  }
+
+  /**
+   * Purges the delete markers every watch has seen by now (each instance purges those it saw: a
+   * marker is purged even when the instance that wrote it stopped). Only messages before the
+   * marker's successor go, so a key created again since stays.
+   */
+  #purgeTombstones(): void {
+    const kv = this.#kv as Bucket | undefined;
+    if (kv === undefined || this.#state !== "connected") return;
+    const before = Date.now() - TOMBSTONE_PURGE_MS;
+    const excess = this.#tombstones.size - MAX_TOMBSTONES;
+    let n = 0;
+    for (const [key, [revision, seenAt]] of this.#tombstones) {
+      if (seenAt > before && n >= excess) break; // the map is in the order they were seen
+      n++;
+      this.#tombstones.delete(key);
+      const filter = `$KV.${this.#options.name}.${key}`;
+      this.#track(kv.jsm.streams.purge(kv.stream, { filter, seq: revision + 1 }).catch(() => {}));
+    }
   }
 
   /** Instances whose heartbeats stopped: their users leave every list here, and their keys go. */
@@ -492,6 +573,13 @@ export class NatsCluster implements ClusterLink {
       this.#track(kv.delete(`i.${instance}`).catch(() => {}));
     }
     for (const group of groups) this.#notify(group);
+  }
+
+  /** Removes the keys of groups and users nobody has held for a while (an instance killed mid-register left them). */
+  #forgetOrphans(): void {
+    if (this.#state !== "connected") return;
+    const orphans = this.#view.orphans(ORPHAN_AFTER_DEAD_TIMES * this.#options.deadAfterMs);
+    for (const [group, user] of orphans.slice(0, 1000)) this.#track(this.#forgetIfGone(group, user ?? ""));
   }
 
   /** Removes a user's key once no instance holds it, and its group's once it has no users. */
@@ -528,28 +616,18 @@ export class NatsCluster implements ClusterLink {
     });
   }
 
-  /** Runs a slow hash when one of {@link MAX_HASHING} slots is free; a full queue throws `HashingBusyError`. */
-  async #slow<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#hashing < MAX_HASHING) {
-      this.#hashing++;
-    } else {
-      if (this.#hashQueue.length >= MAX_HASH_WAITING) throw new HashingBusyError();
-      await new Promise<void>((resolve) => this.#hashQueue.push(resolve)); // handed the slot of the one that ends
-    }
-    try {
-      return await work();
-    } finally {
-      const next = this.#hashQueue.shift();
-      if (next !== undefined) next();
-      else this.#hashing--;
-    }
+  /** Runs a slow hash in one of {@link MAX_HASHING} slots, fair between addresses; a refusal throws `HashingBusyError`. */
+  #slow<T>(address: string, work: () => Promise<T>): Promise<T> {
+    const started = this.#slots.run(address, work);
+    if (typeof started === "string") throw new HashingBusyError(started);
+    return started;
   }
 
   /** Whether `password` matches a stored verifier; a right password is hashed once per process run. */
-  async #matches(verifier: string, password: Uint8Array): Promise<boolean> {
+  async #matches(verifier: string, password: Uint8Array, address: string): Promise<boolean> {
     const known = this.#known.get(verifier);
     if (known?.some((secret) => secret.matches(password))) return true;
-    if (!await this.#slow(() => verifyPassword(verifier, password))) return false;
+    if (!await this.#slow(address, () => verifyPassword(verifier, password))) return false;
     if (this.#known.size >= MAX_KNOWN_VERIFIERS) this.#known.clear();
     const secrets = this.#known.get(verifier) ?? [];
     if (secrets.length < 4) secrets.push(new Secret(password));
@@ -558,17 +636,17 @@ export class NatsCluster implements ClusterLink {
   }
 
   /** Checks a password against the key's verifier, creating the key (compare-and-set) when it is new. */
-  async #claimKey(key: string, password: Uint8Array): Promise<boolean> {
+  async #claimKey(key: string, password: Uint8Array, address: string): Promise<boolean> {
     const kv = this.#kv!;
     for (let attempt = 0; attempt < 5; attempt++) {
       const entry = await kv.get(key);
       if (entry !== null && entry.operation === "PUT" && entry.length > 0) {
         const verifier = (entry.json() as { v: string }).v;
-        if (!await this.#matches(verifier, password)) return false;
+        if (!await this.#matches(verifier, password, address)) return false;
         this.#verifiers.set(key, verifier);
         return true;
       }
-      const verifier = await this.#slow(() => hashPassword(password, this.#options.scryptCost));
+      const verifier = await this.#slow(address, () => hashPassword(password, this.#options.scryptCost));
       try {
         await kv.create(key, JSON.stringify({ v: verifier }));
         this.#verifiers.set(key, verifier);
@@ -589,13 +667,21 @@ export class NatsCluster implements ClusterLink {
    * instances must not hand one name to two passwords.
    *
    * @param request the register
+   * @param address the per-address key of who registers (its slow hashes wait in its own queue)
    * @returns nothing when admitted, or the error to refuse it with
    */
-  async claim(request: RegisterRequest): Promise<ProtocolError | undefined> {
+  async claim(request: RegisterRequest, address = ""): Promise<ProtocolError | undefined> {
     try {
-      return await this.#claim(request);
+      return await this.#claim(request, address);
     } catch (error) {
       if (!(error instanceof HashingBusyError)) throw error;
+      if (error.reason === "address_busy") {
+        return new ProtocolError(
+          "too_many_attempts",
+          "Too many registers from your address are being checked; retry in 1 s",
+          REGISTER_ADDRESS,
+        );
+      }
       return new ProtocolError(
         "server_busy",
         "The router is checking many passwords at once; retry in a few seconds",
@@ -604,7 +690,7 @@ export class NatsCluster implements ClusterLink {
     }
   }
 
-  async #claim(request: RegisterRequest): Promise<ProtocolError | undefined> {
+  async #claim(request: RegisterRequest, address: string): Promise<ProtocolError | undefined> {
     if (this.#state !== "connected") {
       await Promise.race([this.#ready.catch(() => {}), delay(this.#options.claimWaitMs)]);
     }
@@ -614,7 +700,10 @@ export class NatsCluster implements ClusterLink {
         // Admitted on what this instance knows; the user's verifier goes to the bucket when NATS returns.
         const key = `u.${encodeName(groupName)}.${encodeName(userName)}`;
         if (!this.#verifiers.has(key)) {
-          const verifier = await this.#slow(() => hashPassword(request.userPassword, this.#options.scryptCost));
+          const verifier = await this.#slow(
+            address,
+            () => hashPassword(request.userPassword, this.#options.scryptCost),
+          );
           this.#verifiers.set(key, verifier);
         }
         return undefined;
@@ -626,14 +715,14 @@ export class NatsCluster implements ClusterLink {
       );
     }
     const g = encodeName(groupName);
-    if (!await this.#claimKey(`g.${g}`, request.groupPassword)) {
+    if (!await this.#claimKey(`g.${g}`, request.groupPassword, address)) {
       return new ProtocolError(
         "wrong_group_password",
         `Group '${groupName}' exists with another password; check the group password or choose another group name`,
         REGISTER_ADDRESS,
       );
     }
-    if (!await this.#claimKey(`u.${g}.${encodeName(userName)}`, request.userPassword)) {
+    if (!await this.#claimKey(`u.${g}.${encodeName(userName)}`, request.userPassword, address)) {
       return new ProtocolError(
         "wrong_user_password",
         `User '${userName}' exists in group '${groupName}' with another password; choose another user name`,
@@ -664,7 +753,11 @@ export class NatsCluster implements ClusterLink {
     local.list = this.#view.userNames(group, local.users.keys()).join("\n"); // the router sends this one itself
     if (this.#kv !== undefined && this.#state === "connected") {
       this.#track(
-        this.#kv.put(`m.${encodeName(group)}.${encodeName(user)}.${this.#id}`, "").catch((error) => {
+        this.#kv.put(`m.${encodeName(group)}.${encodeName(user)}.${this.#id}`, "").then(() => {
+          // Removed between this register's check and its member key (another instance's stale view)?
+          if (this.#view.group(group) === undefined) this.#restore(`g.${encodeName(group)}`);
+          if (this.#view.user(group, user) === undefined) this.#restore(`u.${encodeName(group)}.${encodeName(user)}`);
+        }).catch((error) => {
           logger.warn("Cluster: could not record {user}@{group}: {error}", { user, group, error: String(error) });
         }),
       );

@@ -36,9 +36,11 @@ export interface ClusterLink {
    * Admits a register of a user that has no connection on this instance yet: the group's and
    * the user's passwords are checked against the shared state, and both are created there
    * (compare-and-set) when new. Resolves with nothing when admitted, or with the error to
-   * refuse it with (`wrong_group_password`, `wrong_user_password`, `server_busy`).
+   * refuse it with (`wrong_group_password`, `wrong_user_password`, `server_busy`,
+   * `too_many_attempts`). `address` is who registers (`Session.address`): slow checks are
+   * shared fairly between addresses.
    */
-  claim(request: RegisterRequest): Promise<ProtocolError | undefined>;
+  claim(request: RegisterRequest, address: string): Promise<ProtocolError | undefined>;
   /** A user got its first connection on this instance. */
   joined(group: string, user: string): void;
   /** A user's last connection on this instance closed. */

@@ -955,15 +955,19 @@ export class Router {
 
   /** Asks the cluster to admit a register (its shared state is elsewhere); decides again when it answers. */
   #claim(session: Session, request: RegisterRequest, checked: Checked): "pending" {
+    // The passwords may view the connection's read buffer, which is reused (or given back to the
+    // pool, resized to nothing) before the cluster answers: the claim and the decision need copies.
+    request = { ...request, userPassword: request.userPassword.slice(), groupPassword: request.groupPassword.slice() };
     const pending = this.#pending.get(session) ?? { queue: [], bytes: 0 };
     this.#pending.set(session, pending);
     const failed = (error: ProtocolError) => {
       if (this.#pending.get(session) !== pending) return; // closed meanwhile
       this.#pending.delete(session);
-      if (error.code === "server_busy") this.#refuse(session, error, `${request.userName}@${request.groupName}`);
-      else this.#fail(session, request, error);
+      if (error.code === "server_busy" || error.code === "too_many_attempts") {
+        this.#refuse(session, error, `${request.userName}@${request.groupName}`);
+      } else this.#fail(session, request, error);
     };
-    this.#cluster!.claim(request).then((refusal) => {
+    this.#cluster!.claim(request, session.address).then((refusal) => {
       if (refusal !== undefined) return failed(refusal);
       if (this.#pending.get(session) !== pending) return;
       this.#pending.delete(session);
