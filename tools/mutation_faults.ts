@@ -332,8 +332,8 @@ export const FAULTS: MutationFault[] = [
     id: "router-pending-register-view",
     file: "lib/router/router.ts",
     search:
-      "request = { ...request, userPassword: request.userPassword.slice(), groupPassword: request.groupPassword.slice() };",
-    replace: "request = { ...request };",
+      "sent next).\n    request = { ...request, userPassword: request.userPassword.slice(), groupPassword: request.groupPassword.slice() };",
+    replace: "sent next).\n    request = { ...request };",
     description: "a register waiting for a password check keeps its passwords as views of the reused read buffer",
     tests: ["tests/access/pending_test.ts"],
   },
@@ -400,7 +400,7 @@ export const FAULTS: MutationFault[] = [
   },
   {
     id: "verifier-per-address-off-by-one",
-    file: "lib/access/password_verifier.ts",
+    file: "lib/access/fair_slots.ts",
     search: "if (mine >= o.maxPerAddress)",
     replace: "if (mine > o.maxPerAddress)",
     description: "one address may have one password check more in flight than its share",
@@ -408,9 +408,9 @@ export const FAULTS: MutationFault[] = [
   },
   {
     id: "verifier-concurrency",
-    file: "lib/access/password_verifier.ts",
-    search: "if (this.#running >= this.options.concurrency) {",
-    replace: "if (this.#running > this.options.concurrency) {",
+    file: "lib/access/fair_slots.ts",
+    search: "const mustWait = this.#running >= o.concurrency;",
+    replace: "const mustWait = this.#running > o.concurrency;",
     description: "one scrypt check more than the concurrency runs at once",
     tests: ["tests/access/password_verifier_test.ts"],
   },
@@ -566,6 +566,15 @@ export const FAULTS: MutationFault[] = [
     replace: "if (payloadBytes < 0xffff) {",
     description: "a 65,535-byte WebSocket payload gets a 64-bit length although a 16-bit one was announced",
     tests: ["tests/http/ws_fanout_test.ts"],
+  },
+  {
+    id: "router-cluster-claim-view",
+    file: "lib/router/router.ts",
+    search:
+      "decision need copies.\n    request = { ...request, userPassword: request.userPassword.slice(), groupPassword: request.groupPassword.slice() };",
+    replace: "decision need copies.\n    request = { ...request };",
+    description: "a register waiting for the cluster keeps its passwords as views of the reused read buffer",
+    tests: ["tests/cluster/register_copy_test.ts"],
   },
   {
     id: "bridge-queue-unbounded",
