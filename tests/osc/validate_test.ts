@@ -23,6 +23,15 @@ Deno.test("scanPacket: classifies messages, control messages and bundles", () =>
   assert.equal(scanPacket(deep), PACKET_BUNDLE | PACKET_CONTROL);
 });
 
+Deno.test("scanPacket: '#bundle' must be followed by its NUL: '#bundleX' is neither a bundle nor a message", () => {
+  const timetag = [0, 0, 0, 0, 0, 0, 0, 1];
+  const good = Uint8Array.from([...new TextEncoder().encode("#bundle"), 0, ...timetag]);
+  assert.equal(scanPacket(good), PACKET_BUNDLE);
+  const bad = Uint8Array.from([...new TextEncoder().encode("#bundleX"), ...timetag]);
+  assert.throws(() => scanPacket(bad), OscDecodeError);
+  assert.throws(() => decodePacket(bad), OscDecodeError);
+});
+
 Deno.test("isControlAddress: exact prefix /oscrouter then / or end", () => {
   assert.ok(isControlAddress(oscString("/oscrouter/private"), 0));
   assert.ok(!isControlAddress(oscString("/OSCROUTER/ping"), 0));
