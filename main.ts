@@ -69,7 +69,12 @@ async function main(): Promise<number> {
   if (config.cluster !== undefined) {
     const { NatsCluster, ClusterConfigError } = await import("./lib/cluster/nats_cluster.ts");
     try {
-      cluster = await NatsCluster.start(config.cluster);
+      // A connection waiting for its hash is not registered yet: one address may have as many waiting
+      // as --max-unregistered-per-address allows it connections.
+      cluster = await NatsCluster.start({
+        ...config.cluster,
+        maxHashesPerAddress: config.server.maxUnregisteredPerAddress,
+      });
     } catch (error) {
       if (!(error instanceof ClusterConfigError)) throw error;
       console.error(`error: ${error.message}`);

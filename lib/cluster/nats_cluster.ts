@@ -52,6 +52,11 @@ export interface ClusterOptions {
   claimWaitMs?: number;
   /** The verifiers' scrypt cost (default {@link CLUSTER_SCRYPT_COST}). */
   scryptCost?: { ln: number; r: number; p: number };
+  /**
+   * Hashes one address may have running or waiting (default 8); the router gives its
+   * `--max-unregistered-per-address`, since each is a connection not registered yet.
+   */
+  maxHashesPerAddress?: number;
 }
 
 /** The cluster as the status page and /metrics show it. */
@@ -105,8 +110,8 @@ const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /**
  * Slow hashes running at once (each scrypt holds 16 MiB); waiting ones are queued per address and
  * served round-robin (a flood from a few addresses cannot keep a musician from another out).
- * An address may have {@link MAX_HASHES_PER_ADDRESS} running or waiting (a register needs one at
- * a time, and an address has at most 8 connections not yet registered): more get `too_many_attempts`;
+ * An address may have `maxHashesPerAddress` (default 8, the router gives its --max-unregistered-per-address)
+ * running or waiting (a register needs one at a time): more get `too_many_attempts`;
  * past {@link MAX_HASH_WAITING_ADDRESSES} addresses waiting, `server_busy`.
  */
 const MAX_HASHING = 4;
@@ -176,11 +181,7 @@ export class NatsCluster implements ClusterLink {
   #stopped = false;
   #counts = { published: 0, received: 0, publishErrors: 0, disconnects: 0 };
   #started = Date.now();
-  #slots = new FairSlots({
-    concurrency: MAX_HASHING,
-    maxWaitingAddresses: MAX_HASH_WAITING_ADDRESSES,
-    maxPerAddress: MAX_HASHES_PER_ADDRESS,
-  });
+  #slots: FairSlots;
   #publishErrorLoggedAt = -Infinity;
   /** Delete markers seen in the watch: key -> [its sequence, when it was seen]. */
   #tombstones = new Map<string, [number, number]>();
@@ -194,7 +195,13 @@ export class NatsCluster implements ClusterLink {
       deadAfterMs: options.deadAfterMs ?? 3000,
       claimWaitMs: options.claimWaitMs ?? 2000,
       scryptCost: options.scryptCost ?? CLUSTER_SCRYPT_COST,
+      maxHashesPerAddress: options.maxHashesPerAddress ?? MAX_HASHES_PER_ADDRESS,
     };
+    this.#slots = new FairSlots({
+      concurrency: MAX_HASHING,
+      maxWaitingAddresses: MAX_HASH_WAITING_ADDRESSES,
+      maxPerAddress: this.#options.maxHashesPerAddress,
+    });
     this.#id = id;
     this.#view = new ClusterView(id, { now: Date.now, deadAfterMs: this.#options.deadAfterMs });
     this.#ready = Promise.resolve();

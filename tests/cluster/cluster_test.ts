@@ -278,7 +278,7 @@ Deno.test("cluster: a group whose members are all on one instance costs no NATS 
   });
 });
 
-Deno.test("cluster: a flood of registers for new groups from one address is bounded: some are refused, the rest join, the router lives", async () => {
+Deno.test("cluster: a flood of registers for new groups from one address, its limits lifted: every one is answered, the router lives", async () => {
   const nats = await Nats.start();
   const limits = ["--max-unregistered-per-address", "500", "--max-connections-per-address", "500"];
   const router = await RouterProcess.start([nats.url], "flood", [...limits, "--max-registers-per-second", "1000"]);
@@ -286,8 +286,8 @@ Deno.test("cluster: a flood of registers for new groups from one address is boun
   try {
     const count = 120;
     for (let n = 0; n < count; n++) clients.push(await TestClient.connect(router.port));
-    // Each new group costs two scrypt hashes: 4 run at once, and one address may have 8 running or
-    // waiting; more from it are refused at once (too_many_attempts).
+    // Each new group costs two scrypt hashes: 4 run at once, and one address may have as many running or
+    // waiting as it may have connections not registered (--max-unregistered-per-address, here 500).
     await Promise.all(clients.map((c, n) => c.sendMsg("/oscrouter/register", s(`u${n}`), s("p"), s(`g${n}`), s("q"))));
     const replies = await Promise.all(clients.map((c) => c.nextMessage(60_000)));
     const joined = replies.filter((m) => m.address.startsWith("/oscrouter/register/")).length;
@@ -295,9 +295,7 @@ Deno.test("cluster: a flood of registers for new groups from one address is boun
       m.address === "/oscrouter/error" && (m.args[0] as { value: string }).value === "too_many_attempts"
     );
     assert.equal(joined + busy.length, count, "every register is answered: joined or too_many_attempts");
-    assert.ok(busy.length > 0, "some were refused");
-    assert.ok(joined >= 4, `${joined} joined`);
-    assert.match((busy[0]!.args[1] as { value: string }).value, /retry in 1 s/);
+    assert.equal(joined, count, `${joined} joined: the operator lifted the address's limits`);
     // The router still routes and takes registers.
     const late = await join(router.port, "late", "g0", "x", "q");
     clients.push(late.client);
