@@ -4,14 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { s } from "../server/test_client.ts";
-import { join, Nats, RouterProcess, waitForList } from "./fixture.ts";
+import { join, waitForList, withTwoInstances } from "./fixture.ts";
 
 Deno.test("cluster: a broadcast and a private message at the packet size limit do not end an instance", async () => {
-  const nats = await Nats.start();
-  const a = await RouterProcess.start([nats.url], "big");
-  const b = await RouterProcess.start([nats.url], "big");
-  const clients = [];
-  try {
+  await withTwoInstances("big", async ({ a, b, clients }) => {
     const ana = await join(a.port, "a".repeat(200), "band");
     clients.push(ana.client);
     const bob = await join(b.port, "bob", "band");
@@ -30,13 +26,5 @@ Deno.test("cluster: a broadcast and a private message at the packet size limit d
     assert.ok(seen.includes("/small"), `the instance goes on routing: ${JSON.stringify(seen)}`);
     await a.status();
     await b.status();
-  } catch (error) {
-    console.error(a.log.slice(-3000));
-    throw error;
-  } finally {
-    for (const c of clients) await c.close();
-    await a.stop();
-    await b.stop();
-    await nats.stop();
-  }
+  });
 });

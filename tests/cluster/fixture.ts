@@ -228,3 +228,33 @@ export async function join(
     throw error;
   }
 }
+
+/** What `withTwoInstances` gives its body: the NATS server, two instances, and a list of clients to close. */
+export interface TwoInstances {
+  nats: Nats;
+  a: RouterProcess;
+  b: RouterProcess;
+  clients: TestClient[];
+}
+
+/**
+ * Starts NATS and two instances of cluster `name`, runs `body`, prints the first instance's log
+ * if it throws, then closes the clients it listed and stops the instances and NATS.
+ */
+export async function withTwoInstances(name: string, body: (cluster: TwoInstances) => Promise<void>): Promise<void> {
+  const nats = await Nats.start();
+  const a = await RouterProcess.start([nats.url], name);
+  const b = await RouterProcess.start([nats.url], name);
+  const clients: TestClient[] = [];
+  try {
+    await body({ nats, a, b, clients });
+  } catch (error) {
+    console.error(a.log.slice(-3000));
+    throw error;
+  } finally {
+    for (const c of clients) await c.close();
+    await a.stop();
+    await b.stop();
+    await nats.stop();
+  }
+}

@@ -3,8 +3,8 @@
  * across instances: they never break a subject or a key.
  */
 import assert from "node:assert/strict";
-import { s, type TestClient } from "../server/test_client.ts";
-import { join, Nats, RouterProcess, waitForList } from "./fixture.ts";
+import { s } from "../server/test_client.ts";
+import { join, waitForList, withTwoInstances } from "./fixture.ts";
 
 const utf8 = new TextEncoder();
 
@@ -15,11 +15,7 @@ Deno.test("cluster: 256-byte names with dots, wildcards, spaces and emoji route 
   assert.equal(utf8.encode(group).length, 255);
   assert.equal(utf8.encode(ana).length, 256);
   assert.equal(utf8.encode(bob).length, 256);
-  const nats = await Nats.start();
-  const a = await RouterProcess.start([nats.url], "names");
-  const b = await RouterProcess.start([nats.url], "names");
-  const clients: TestClient[] = [];
-  try {
+  await withTwoInstances("names", async ({ a, b, clients }) => {
     const x = await join(a.port, ana, group);
     clients.push(x.client);
     const y = await join(b.port, bob, group);
@@ -32,13 +28,5 @@ Deno.test("cluster: 256-byte names with dots, wildcards, spaces and emoji route 
     await y.client.sendMsg("/oscrouter/private", s(ana), s("psst"));
     m = await x.client.nextMessage(5000);
     assert.deepEqual(m, { address: "/oscrouter/private", args: [s(bob), s("psst")] });
-  } catch (error) {
-    console.error(a.log.slice(-3000));
-    throw error;
-  } finally {
-    for (const c of clients) await c.close();
-    await a.stop();
-    await b.stop();
-    await nats.stop();
-  }
+  });
 });

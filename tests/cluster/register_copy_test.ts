@@ -7,14 +7,10 @@ import { registerMessage } from "../../lib/client/router_client.ts";
 import { encodeFrame } from "../../lib/framing/by_framing.ts";
 import { encodeMessage } from "../../lib/osc/codec.ts";
 import { TestClient } from "../server/test_client.ts";
-import { join, Nats, RouterProcess } from "./fixture.ts";
+import { join, withTwoInstances } from "./fixture.ts";
 
 Deno.test("cluster: packets sent right after a register do not change the passwords it is checked with", async () => {
-  const nats = await Nats.start();
-  const a = await RouterProcess.start([nats.url], "copy");
-  const b = await RouterProcess.start([nats.url], "copy");
-  const clients: TestClient[] = [];
-  try {
+  await withTwoInstances("copy", async ({ a, b, clients }) => {
     const ana = await TestClient.connect(a.port);
     clients.push(ana);
     const register = encodeFrame(
@@ -36,13 +32,5 @@ Deno.test("cluster: packets sent right after a register do not change the passwo
     const again = await join(b.port, "ana", "band", "upw", "gpw");
     clients.push(again.client);
     assert.deepEqual(again.list, ["ana"]);
-  } catch (error) {
-    console.error(a.log.slice(-3000));
-    throw error;
-  } finally {
-    for (const c of clients) await c.close();
-    await a.stop();
-    await b.stop();
-    await nats.stop();
-  }
+  });
 });

@@ -6,17 +6,10 @@
 import assert from "node:assert/strict";
 import { rewritePrivate } from "../../lib/router/private_message.ts";
 import { hex, oscString, toHex } from "../hex.ts";
+import { join } from "../framing/frames.ts";
 
 /** Joins byte arrays (the expected packets are built by hand, not with the codec under test). */
-function cat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const cat = (...parts: Uint8Array[]): Uint8Array => join(parts);
 
 const ADDRESS = hex("2f 6f 73 63 72 6f 75 74 65 72 2f 70 72 69 76 61 74 65 00 00"); // "/oscrouter/private" + 2 NUL
 const KEY = oscString("whispa");
