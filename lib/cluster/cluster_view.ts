@@ -82,6 +82,20 @@ export interface InstanceState {
   info: Record<string, unknown>;
 }
 
+/** The cluster as one instance sees it: every instance it knows, and where each user is. */
+export interface ClusterSnapshot {
+  /** Every instance this one knows, itself included, and whether it is alive. */
+  instances: {
+    id: string;
+    self: boolean;
+    live: boolean;
+    lastSeenMsAgo: number | null;
+    info: Record<string, unknown>;
+  }[];
+  /** Every user of the cluster and the instances it is connected to. */
+  users: { group: string; user: string; instances: string[] }[];
+}
+
 /**
  * The shared state as one instance sees it.
  *
@@ -398,16 +412,7 @@ export class ClusterView {
    *
    * @returns a snapshot for the status page
    */
-  snapshot(): {
-    instances: {
-      id: string;
-      self: boolean;
-      live: boolean;
-      lastSeenMsAgo: number | null;
-      info: Record<string, unknown>;
-    }[];
-    users: { group: string; user: string; instances: string[] }[];
-  } {
+  snapshot(): ClusterSnapshot {
     const now = this.#now();
     const ids = new Set([this.#self, ...this.#instances.keys()]);
     const instances = [...ids].map((id) => {

@@ -19,7 +19,7 @@ import { REGISTER_ADDRESS } from "../protocol/names.ts";
 import type { RegisterRequest } from "../router/register.ts";
 import type { Router } from "../router/router.ts";
 import { Secret } from "../router/secret.ts";
-import { type BucketEntry, ClusterView, decodeName, encodeName } from "./cluster_view.ts";
+import { type BucketEntry, type ClusterSnapshot, ClusterView, decodeName, encodeName } from "./cluster_view.ts";
 
 const logger = getLogger(["tcposcrouter", "cluster"]);
 
@@ -70,15 +70,9 @@ export interface ClusterStatus {
   /** The NATS server this instance is connected to, or null. */
   server: string | null;
   /** Every instance this one knows, itself included, and whether it is alive. */
-  instances: {
-    id: string;
-    self: boolean;
-    live: boolean;
-    lastSeenMsAgo: number | null;
-    info: Record<string, unknown>;
-  }[];
+  instances: ClusterSnapshot["instances"];
   /** Every user of the cluster and the instances it is connected to. */
-  users: { group: string; user: string; instances: string[] }[];
+  users: ClusterSnapshot["users"];
   /** Packets published to NATS. */
   published: number;
   /** Packets received from NATS. */
