@@ -22,6 +22,7 @@ import { WarningLimiter } from "../util/warning_limiter.ts";
 import { addressKey, formatPeer } from "../net/address.ts";
 import type { ChunkPool } from "./chunk_pool.ts";
 import { Outbox, type OverflowCause, queuedBytesTotal, SHARED_FRAME_MAX_BYTES } from "./outbox.ts";
+import { errorMessage, errorStack } from "../util/error_text.ts";
 
 const logger = getLogger(["tcposcrouter", "connection"]);
 
@@ -179,7 +180,7 @@ export class Connection implements Session, BudgetHolder {
     this.#outbox = new Outbox(conn, {
       maxQueueBytes: options.maxQueueBytes,
       onOverflow: (cause) => this.#slowConsumer(cause),
-      onError: (error) => this.#abort(`write failed: ${describeError(error)}`),
+      onError: (error) => this.#abort(`write failed: ${errorMessage(error)}`),
       grant: this.#grant,
       ...(options.pool ? { pool: options.pool } : {}),
     });
@@ -326,7 +327,7 @@ export class Connection implements Session, BudgetHolder {
         // A bug must cost this client its connection, never the router its process.
         this.#failed("handling a packet from", error);
       } else if (!this.#gone) {
-        this.#abort(`read failed: ${describeError(error)}`);
+        this.#abort(`read failed: ${errorMessage(error)}`);
       }
       return;
     }
@@ -549,7 +550,7 @@ export class Connection implements Session, BudgetHolder {
       doing,
       peer: this.peer,
       who: this.#who(),
-      error: error instanceof Error ? error.stack ?? error.message : String(error),
+      error: errorStack(error),
     });
     this.#abort("internal error");
   }
@@ -580,7 +581,7 @@ export class Connection implements Session, BudgetHolder {
     } catch (error) {
       logger.error("Unexpected error while {peer} left the router: {error}", {
         peer: this.peer,
-        error: error instanceof Error ? error.stack ?? error.message : String(error),
+        error: errorStack(error),
       });
     }
     try {
@@ -600,8 +601,4 @@ export class Connection implements Session, BudgetHolder {
 /** Resolves after the event loop has served the I/O and timers that are ready (a macrotask, not a microtask). */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

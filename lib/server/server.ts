@@ -16,6 +16,7 @@ import { MemoryBudget } from "../limits/memory_budget.ts";
 import { addressKey, formatPeer } from "../net/address.ts";
 import { CHUNK_BYTES, ChunkPool } from "./chunk_pool.ts";
 import { Connection } from "./connection.ts";
+import { errorMessage, errorStack } from "../util/error_text.ts";
 
 const logger = getLogger(["tcposcrouter", "server"]);
 
@@ -99,7 +100,7 @@ export class ListenError extends Error {
       ? `port ${port} is in use: is another router running? choose another with ${flag}`
       : cause instanceof Deno.errors.PermissionDenied
       ? `port ${port} needs privileges: choose one above 1023 with ${flag}`
-      : `cannot listen on port ${port}: ${cause instanceof Error ? cause.message : String(cause)}`;
+      : `cannot listen on port ${port}: ${errorMessage(cause)}`;
     super(why, { cause });
     this.name = "ListenError";
   }
@@ -391,7 +392,7 @@ export class Server {
       } catch (error) {
         logger.error("Unexpected error while checking the deadlines of {peer}: {error}", {
           peer: connection.peer,
-          error: error instanceof Error ? error.stack ?? error.message : String(error),
+          error: errorStack(error),
         });
       }
     }
@@ -418,7 +419,7 @@ export class Server {
       } catch (error) {
         logger.error("Unexpected error while accepting a connection on the {framing} port: {error}", {
           framing,
-          error: error instanceof Error ? error.stack ?? error.message : String(error),
+          error: errorStack(error),
         });
         try {
           conn.close();
@@ -463,7 +464,7 @@ export class Server {
     this.#track(connection);
     connection.run().catch((error) =>
       logger.error("Connection failed: {error}", {
-        error: error instanceof Error ? error.stack ?? error.message : String(error),
+        error: errorStack(error),
       })
     );
   }
@@ -478,7 +479,7 @@ export class Server {
     }
     logger.error("Accept failed on the {framing} port: {error}; pausing accepts for {pauseMs} ms{more}", {
       framing,
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
       pauseMs,
       more: log.suppressed > 0 ? ` (${log.suppressed} more failures since the last line)` : "",
     });
