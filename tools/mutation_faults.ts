@@ -577,6 +577,14 @@ export const FAULTS: MutationFault[] = [
     tests: ["tests/cluster/register_copy_test.ts"],
   },
   {
+    id: "token-bucket-no-burst-cap",
+    file: "lib/util/token_bucket.ts",
+    search: "Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#perMs)",
+    replace: "this.#tokens + (now - this.#at) * this.#perMs",
+    description: "a rate bucket saves without bound while idle, so a quiet client may then burst without limit",
+    tests: ["tests/server/read_rate_test.ts", "tests/cli/logging_test.ts"],
+  },
+  {
     id: "bridge-queue-unbounded",
     file: "lib/bridge/bridge.ts",
     search: "if (this.#queuedBytes + packet.length > this.#options.maxQueueBytes) {",

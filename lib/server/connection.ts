@@ -23,6 +23,7 @@ import { addressKey, formatPeer } from "../net/address.ts";
 import type { ChunkPool } from "./chunk_pool.ts";
 import { Outbox, type OverflowCause, queuedBytesTotal, SHARED_FRAME_MAX_BYTES } from "./outbox.ts";
 import { errorMessage, errorStack } from "../util/error_text.ts";
+import { TokenBucket } from "../util/token_bucket.ts";
 
 const logger = getLogger(["tcposcrouter", "connection"]);
 
@@ -66,7 +67,7 @@ const DELIVERY_BURST_BYTES = 1024 * 1024;
 const LARGE_PARTIAL_RATE_BYTES_PER_SECOND = 32 * 1024 * 1024;
 const LARGE_PARTIAL_BURST_BYTES = 4 * 1024 * 1024;
 const LARGE_PARTIAL_BYTES = 64 * 1024;
-const largePartials = { tokens: LARGE_PARTIAL_BURST_BYTES, at: performance.now() };
+const largePartials = new TokenBucket(LARGE_PARTIAL_RATE_BYTES_PER_SECOND, LARGE_PARTIAL_BURST_BYTES);
 /**
  * Longest a connection may run the router on what it sent before it lets the event loop serve
  * everyone else (ms): a sender whose every packet goes to hundreds of members (or is a bundle of
@@ -140,11 +141,9 @@ export class Connection implements Session, BudgetHolder {
   /** Chosen from the first byte. */
   #decoder: LengthPrefixDecoder | SlipDecoder | undefined;
   /** Bytes this connection may still be read before it is paused (the rate limit's bucket). */
-  #readTokens = READ_BURST_BYTES;
-  #readTokensAt = performance.now();
+  #reads = new TokenBucket(READ_RATE_BYTES_PER_SECOND, READ_BURST_BYTES);
   /** Bytes this connection's packets may still queue for others before it is paused. */
-  #deliveryTokens = DELIVERY_BURST_BYTES;
-  #deliveryTokensAt = performance.now();
+  #deliveries = new TokenBucket(DELIVERY_RATE_BYTES_PER_SECOND, DELIVERY_BURST_BYTES);
   /** Ends a pause of the read loop early (teardown). */
   #endPause: (() => void) | undefined;
   /** This connection reads into a bulk buffer (counted in `bulkReaders` until it is gone). */
@@ -316,7 +315,9 @@ export class Connection implements Session, BudgetHolder {
         mayGrow: () => {
           // Not for a sender whose packets went to so many that the delivery rate holds it back: one
           // 64 KiB read of 1 KiB packets to 250 members is 16 MiB of copies and 250 writes at once.
-          if (this.#closing || this.#bulk || bulkReaders >= MAX_BULK_READERS || this.#deliveryTokens < 0) return false;
+          if (this.#closing || this.#bulk || bulkReaders >= MAX_BULK_READERS || this.#deliveries.tokens < 0) {
+            return false;
+          }
           this.#bulk = true;
           bulkReaders++;
           return true;
@@ -353,12 +354,12 @@ export class Connection implements Session, BudgetHolder {
       // The clock is read every 8 packets: a read per packet cost 5 % of the router's time flat out.
       if ((i & 7) === 7 && i + 1 < batch.length && performance.now() - now >= SLICE_MS) {
         this.#handling = false;
-        this.#deliveryTokens -= queuedBytesTotal() - queuedBefore;
+        this.#deliveries.spend(queuedBytesTotal() - queuedBefore);
         return this.#handleSlowly(batch, i + 1, n);
       }
     }
     this.#handling = false;
-    this.#deliveryTokens -= queuedBytesTotal() - queuedBefore;
+    this.#deliveries.spend(queuedBytesTotal() - queuedBefore);
     if (this.#closing) return false;
     const pause = this.#afterRead(n, now);
     return pause === undefined ? true : pause.then(() => !this.#closing);
@@ -374,7 +375,7 @@ export class Connection implements Session, BudgetHolder {
       this.#handling = true;
       const queuedBefore = queuedBytesTotal();
       this.#handle(batch[i]!);
-      this.#deliveryTokens -= queuedBytesTotal() - queuedBefore;
+      this.#deliveries.spend(queuedBytesTotal() - queuedBefore);
       this.#handling = false;
       if ((i & 7) === 7 && i + 1 < batch.length && performance.now() - sliceStart >= SLICE_MS) {
         await yieldToEventLoop();
@@ -394,7 +395,7 @@ export class Connection implements Session, BudgetHolder {
    */
   #afterRead(n: number, now: number): Promise<void> | undefined {
     const read = this.#throttle(n, now);
-    const delivery = this.#deliveryTokens < 0;
+    const delivery = this.#deliveries.tokens < 0;
     const large = (this.#decoder?.pendingBytes ?? 0) > LARGE_PARTIAL_BYTES;
     if (!delivery && !large) return read;
     return (async () => {
@@ -406,27 +407,14 @@ export class Connection implements Session, BudgetHolder {
 
   /** Takes `n` bytes from the process's bucket for large partial packets; waits for them if it is short. */
   async #throttleLargePartial(n: number): Promise<void> {
-    const now = performance.now();
-    largePartials.tokens = Math.min(
-      LARGE_PARTIAL_BURST_BYTES,
-      largePartials.tokens + (now - largePartials.at) * LARGE_PARTIAL_RATE_BYTES_PER_SECOND / 1000,
-    );
-    largePartials.at = now;
-    largePartials.tokens -= n;
-    if (largePartials.tokens >= 0) return;
-    await this.#pause(-largePartials.tokens * 1000 / LARGE_PARTIAL_RATE_BYTES_PER_SECOND);
+    const waitMs = largePartials.take(n, performance.now());
+    if (waitMs > 0) await this.#pause(waitMs);
   }
 
   /** Refills the delivery bucket; when it is still empty, waits until it has refilled to zero. */
   async #throttleDelivery(): Promise<void> {
-    const now = performance.now();
-    this.#deliveryTokens = Math.min(
-      DELIVERY_BURST_BYTES,
-      this.#deliveryTokens + (now - this.#deliveryTokensAt) * DELIVERY_RATE_BYTES_PER_SECOND / 1000,
-    );
-    this.#deliveryTokensAt = now;
-    if (this.#deliveryTokens >= 0 || this.#closing) return;
-    await this.#pause(-this.#deliveryTokens * 1000 / DELIVERY_RATE_BYTES_PER_SECOND);
+    const waitMs = this.#deliveries.take(0, performance.now());
+    if (waitMs > 0 && !this.#closing) await this.#pause(waitMs);
   }
 
   /**
@@ -434,14 +422,9 @@ export class Connection implements Session, BudgetHolder {
    * zero (undefined: read on at once).
    */
   #throttle(n: number, now: number): Promise<void> | undefined {
-    this.#readTokens = Math.min(
-      READ_BURST_BYTES,
-      this.#readTokens + (now - this.#readTokensAt) * READ_RATE_BYTES_PER_SECOND / 1000,
-    );
-    this.#readTokensAt = now;
-    this.#readTokens -= n;
-    if (this.#readTokens >= 0 || this.#closing) return undefined;
-    return this.#pause(-this.#readTokens * 1000 / READ_RATE_BYTES_PER_SECOND);
+    const waitMs = this.#reads.take(n, now);
+    if (waitMs === 0 || this.#closing) return undefined;
+    return this.#pause(waitMs);
   }
 
   /** Waits `waitMs`, or less if the connection is torn down meanwhile. */

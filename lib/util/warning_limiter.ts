@@ -4,6 +4,8 @@
  * @module
  */
 
+import { TokenBucket } from "./token_bucket.ts";
+
 /**
  * A token bucket over warnings: at most `burst` at once, refilled at `perSecond`.
  * Reports how many were suppressed when the next one is allowed.
@@ -22,11 +24,8 @@
  * ```
  */
 export class WarningLimiter {
-  #burst: number;
-  #perMs: number;
   #now: () => number;
-  #tokens: number;
-  #last: number;
+  #bucket: TokenBucket;
   #suppressed = 0;
 
   /**
@@ -35,11 +34,8 @@ export class WarningLimiter {
    * @param options burst size, refill rate, and a clock in milliseconds
    */
   constructor(options: { burst: number; perSecond: number; now?: () => number }) {
-    this.#burst = options.burst;
-    this.#perMs = options.perSecond / 1000;
     this.#now = options.now ?? Date.now;
-    this.#tokens = options.burst;
-    this.#last = this.#now();
+    this.#bucket = new TokenBucket(options.perSecond, options.burst, this.#now());
   }
 
   /**
@@ -48,14 +44,12 @@ export class WarningLimiter {
    * @returns -1 if it must be suppressed; otherwise how many were suppressed since the last allowed one
    */
   take(): number {
-    const now = this.#now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#last) * this.#perMs);
-    this.#last = now;
-    if (this.#tokens < 1) {
+    this.#bucket.take(0, this.#now());
+    if (this.#bucket.tokens < 1) {
       this.#suppressed++;
       return -1;
     }
-    this.#tokens--;
+    this.#bucket.spend(1);
     const suppressed = this.#suppressed;
     this.#suppressed = 0;
     return suppressed;
